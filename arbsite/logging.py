@@ -1,0 +1,108 @@
+"""Structured logs: JSON lines with the SPEC's fields, secrets redacted, GET noise dropped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+# Fields the SPEC names; anything passed through `extra=` with these names is kept.
+STRUCTURED_FIELDS = (
+    "event",
+    "exchange",
+    "pairId",
+    "symbol",
+    "latency_ms",
+    "success",
+    "error_code",
+    "path",
+    "method",
+    "status",
+    "user",
+    "view",
+    "planId",
+    "detail",
+)
+
+_SECRET_PATTERNS = [
+    re.compile(r'("?(?:api_?key|apiKey|secret|passphrase|password|signature|X-MBX-APIKEY|X-BAPI-API-KEY|X-BAPI-SIGN)"?\s*[:=]\s*"?)([^"&,\s}]+)', re.I),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Last line of defence: masks anything that looks like a credential in a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)  # type: ignore[assignment]
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in STRUCTURED_FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                payload[field] = value
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(payload, default=str))
+
+
+request_logger = logging.getLogger("arbsite.http")
+perf_logger = logging.getLogger("arbsite.perf")
+
+SLOW_REQUEST_MS = 500.0
+
+
+class RequestLogMiddleware:
+    """Logs errors (>= 400) always and slow requests as performance events; drops GET noise."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if request.path.startswith("/api/"):
+            from arbsite import metrics
+
+            metrics.observe_api_latency(latency_ms, response.status_code)
+        extra = {
+            "event": "http_request",
+            "path": request.path,
+            "method": request.method,
+            "status": response.status_code,
+            "latency_ms": latency_ms,
+            "user": getattr(getattr(request, "user", None), "username", None) or None,
+        }
+        if response.status_code >= 500:
+            request_logger.error("%s %s -> %s", request.method, request.path, response.status_code, extra=extra)
+        elif response.status_code >= 400:
+            request_logger.warning("%s %s -> %s", request.method, request.path, response.status_code, extra=extra)
+        elif request.method not in ("GET", "HEAD", "OPTIONS"):
+            request_logger.info("%s %s -> %s", request.method, request.path, response.status_code, extra=extra)
+        if latency_ms >= SLOW_REQUEST_MS:
+            perf_logger.info("slow request %s %s", request.method, request.path, extra={**extra, "event": "slow_request"})
+        return response

@@ -1,0 +1,205 @@
+"""Django settings, read from the environment (see .env.example for every variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    # `make run` writes a random one into .env; never fall back to a guessable key.
+    raise environ.ImproperlyConfigured("SECRET_KEY is not set (make run writes one into .env)")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "arbsite",
+    "exchanges",
+    "trading",
+    "twap",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arbsite.logging.RequestLogMiddleware",
+]
+
+ROOT_URLCONF = "arbsite.urls"
+ASGI_APPLICATION = "arbsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite for a single machine; Postgres (or anything django-environ parses) when set.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="arbsite"),
+        "TIMEOUT": 300,
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env.str("CHANNELS_PREFIX", default="arbsite:ws"),
+            "capacity": 1000,
+            "expiry": 30,
+        },
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["arbsite.renderers.EnvelopeRenderer"],
+    "EXCEPTION_HANDLER": "arbsite.errors.envelope_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# Celery: configured from Django settings with the CELERY_ namespace, JSON only.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TIME_LIMIT = 120
+CELERY_TASK_SOFT_TIME_LIMIT = 100
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# Exchanges and market data.
+SUPPORTED_EXCHANGES = ("binance", "bybit", "okx", "bitget")
+# Points every emulated exchange's REST and websocket URLs at the local venue emulator.
+# Tests and offline demos only: the API and UI label data from it as "emulator".
+EXCHANGE_VENUE_URL = env.str("EXCHANGE_VENUE_URL", default="")
+EXCHANGE_TIMEOUT_MS = env.int("EXCHANGE_TIMEOUT_MS", default=10000)
+# Cached order books are served while younger than this (seconds, 0.5-2).
+PRICE_CACHE_TTL = env.float("PRICE_CACHE_TTL", default=1.0)
+if not 0.5 <= PRICE_CACHE_TTL <= 2.0:
+    raise environ.ImproperlyConfigured("PRICE_CACHE_TTL must be between 0.5 and 2 seconds")
+ORDER_BOOK_DEPTH = env.int("ORDER_BOOK_DEPTH", default=20)
+# Symbols the market-data process watches besides those used by pairs and plans.
+MARKETDATA_SYMBOLS = env.list(
+    "MARKETDATA_SYMBOLS",
+    default=["binance:spot:BTCUSDT", "bybit:linear:BTCUSDT", "binance:spot:ETHUSDT", "bybit:linear:ETHUSDT"],
+)
+MARKETDATA_STALE_SECONDS = env.float("MARKETDATA_STALE_SECONDS", default=10.0)
+PRICE_UPDATE_MIN_INTERVAL_MS = env.int("PRICE_UPDATE_MIN_INTERVAL_MS", default=100)
+
+# Recorded exchange payloads (tests, emulator, benchmarks). Never copied into the repo.
+_default_data = BASE_DIR.parent / "shared" / "data"
+EXCHANGE_DATA_DIR = Path(env.str("EXCHANGE_DATA_DIR", default=str(_default_data)))
+if not EXCHANGE_DATA_DIR.is_absolute():
+    EXCHANGE_DATA_DIR = (BASE_DIR / EXCHANGE_DATA_DIR).resolve()
+
+OPERATOR_USERNAME = env.str("OPERATOR_USERNAME", default="operator")
+OPERATOR_PASSWORD = env.str("OPERATOR_PASSWORD", default="")
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "arbsite.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "filters": {"redact": {"()": "arbsite.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_JSON else "plain",
+            "filters": ["redact"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Request lines come from our own middleware (errors and slow requests only).
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+        "ccxt": {"level": "WARNING"},
+        "arbsite.perf": {"level": "INFO"},
+    },
+}

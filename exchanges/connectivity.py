@@ -1,0 +1,212 @@
+"""ccxt at the edge: client construction, the emulator switch, shared markets, error mapping.
+
+Production talks to each exchange's production endpoints. When `EXCHANGE_VENUE_URL` is
+set (tests and offline demos only) every REST and websocket URL of the client is rewritten
+to the local venue emulator as `{venue}/{exchange}/{original host}{original path}`, and
+everything that reports data says `venue: "emulator"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import ccxt
+import ccxt.pro as ccxtpro
+from django.conf import settings
+
+from arbsite.errors import (
+    ApiError,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    ValidationFailed,
+)
+from exchanges.symbols import Exchange, Instrument, MarketType, SymbolError
+
+logger = logging.getLogger("exchanges")
+
+T = TypeVar("T")
+
+# Per-exchange quirks are data, not subclasses.
+CAPABILITIES: dict[Exchange, dict[str, Any]] = {
+    Exchange.BINANCE: {"ccxt_id": "binance", "market_types": ["spot", "linear"], "needs_passphrase": False},
+    Exchange.BYBIT: {"ccxt_id": "bybit", "market_types": ["spot", "linear"], "needs_passphrase": False},
+    Exchange.OKX: {"ccxt_id": "okx", "market_types": ["spot", "swap"], "needs_passphrase": True},
+    Exchange.BITGET: {"ccxt_id": "bitget", "market_types": ["spot", "swap"], "needs_passphrase": True},
+}
+
+# Markets are loaded once per process and shared by every client made afterwards.
+_MARKETS: dict[Exchange, tuple[dict[str, Any], dict[str, Any] | None, float]] = {}
+_MARKET_LOCKS: dict[Exchange, asyncio.Lock] = {}
+MARKETS_MAX_AGE_SECONDS = 3600.0
+
+
+def venue_label() -> str:
+    return "emulator" if settings.EXCHANGE_VENUE_URL else "live"
+
+
+def emulated_url(url: str, exchange: str, venue_url: str, hostname: str | None = None) -> str:
+    """Map one ccxt URL onto the emulator, keeping the original host in the path."""
+    if hostname:
+        url = url.replace("{hostname}", hostname)
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url
+    venue = urlsplit(venue_url)
+    scheme = "ws" if parts.scheme in ("ws", "wss") else "http"
+    path = parts.path or ""
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{venue.netloc}/{exchange}/{parts.hostname}{path}{query}"
+
+
+def _rewrite_urls(node: Any, exchange: str, venue_url: str, hostname: str | None) -> Any:
+    if isinstance(node, str):
+        return emulated_url(node, exchange, venue_url, hostname)
+    if isinstance(node, dict):
+        return {k: _rewrite_urls(v, exchange, venue_url, hostname) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_urls(v, exchange, venue_url, hostname) for v in node]
+    return node
+
+
+def client_config(exchange: Exchange, credentials: dict[str, str] | None = None) -> dict[str, Any]:
+    caps = CAPABILITIES[exchange]
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": settings.EXCHANGE_TIMEOUT_MS,
+        "options": {"fetchMarkets": {"types": list(caps["market_types"])}},
+    }
+    if exchange is Exchange.BINANCE:
+        # Spot + USD-M only; never the margin/options/portfolio endpoints.
+        config["options"]["fetchMarkets"] = {"types": ["spot", "linear"]}
+        config["options"]["warnOnFetchOpenOrdersWithoutSymbol"] = False
+    if credentials:
+        config.update({k: v for k, v in credentials.items() if v})
+    return config
+
+
+def _point_at_venue(client: Any, exchange: Exchange) -> Any:
+    venue_url = settings.EXCHANGE_VENUE_URL
+    if venue_url:
+        hostname = getattr(client, "hostname", None)
+        client.urls["api"] = _rewrite_urls(client.urls["api"], exchange.value, venue_url, hostname)
+        if hostname:
+            client.hostname = urlsplit(venue_url).netloc
+    _share_markets(client, exchange)
+    return client
+
+
+def _share_markets(client: Any, exchange: Exchange) -> None:
+    cached = _MARKETS.get(exchange)
+    if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:
+        client.set_markets(cached[0], cached[1])
+
+
+def async_client(exchange: Exchange | str, credentials: dict[str, str] | None = None) -> Any:
+    """A ccxt.pro (async REST + websocket) client; the caller closes it."""
+    exchange = Exchange(exchange)
+    cls = getattr(ccxtpro, CAPABILITIES[exchange]["ccxt_id"])
+    return _point_at_venue(cls(client_config(exchange, credentials)), exchange)
+
+
+def sync_client(exchange: Exchange | str, credentials: dict[str, str] | None = None) -> Any:
+    """A blocking ccxt client, for code that runs in plain threads (Celery tasks, admin)."""
+    exchange = Exchange(exchange)
+    cls = getattr(ccxt, CAPABILITIES[exchange]["ccxt_id"])
+    return _point_at_venue(cls(client_config(exchange, credentials)), exchange)
+
+
+async def load_markets(client: Any, exchange: Exchange) -> dict[str, Any]:
+    """Load markets through `client` unless this process already has them."""
+    cached = _MARKETS.get(exchange)
+    if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:
+        if not client.markets:
+            client.set_markets(cached[0], cached[1])
+        return cached[0]
+    lock = _MARKET_LOCKS.setdefault(exchange, asyncio.Lock())
+    async with lock:
+        cached = _MARKETS.get(exchange)
+        if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:
+            client.set_markets(cached[0], cached[1])
+            return cached[0]
+        markets = await call(exchange, client.load_markets)
+        _MARKETS[exchange] = (markets, client.currencies, time.monotonic())
+        return markets
+
+
+def forget_markets() -> None:
+    """Drop the process's market cache (tests, or after a venue switch)."""
+    _MARKETS.clear()
+    _MARKET_LOCKS.clear()
+
+
+def market_for(markets: dict[str, Any], instrument: Instrument) -> dict[str, Any]:
+    """The ccxt market for a leg; NOT_FOUND when the exchange does not list it for that type."""
+    try:
+        unified = instrument.unified
+    except SymbolError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    market = markets.get(unified)
+    if market is None:
+        raise NotFound(f"{instrument.symbol} ({instrument.type}) is not listed on {instrument.exchange}")
+    if instrument.type is MarketType.LINEAR and not market.get("linear"):
+        raise NotFound(f"{instrument.symbol} is not a linear perpetual on {instrument.exchange}")
+    return market
+
+
+def translate(exc: BaseException, exchange: Exchange | str) -> ApiError:
+    """ccxt's exception taxonomy -> our error codes (order matters: subclasses first)."""
+    name = Exchange(exchange).value
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ccxt.RateLimitExceeded):
+        return RateLimited(f"{name} rate limit hit; retry shortly")
+    if isinstance(exc, ccxt.DDoSProtection):
+        # 418 / IP ban / Cloudflare: do not hammer it.
+        return RateLimited(f"{name} is refusing requests from this address (rate-limit ban)")
+    if isinstance(exc, ccxt.InsufficientFunds):
+        return InsufficientFunds(f"{name}: insufficient funds")
+    if isinstance(exc, ccxt.BadSymbol):
+        return NotFound(f"{name}: unknown symbol")
+    if isinstance(exc, (ccxt.NetworkError, asyncio.TimeoutError, OSError)):
+        return ExchangeUnavailable(f"{name} cannot be reached ({type(exc).__name__})")
+    if isinstance(exc, ccxt.AuthenticationError):
+        return UpstreamError(f"{name} rejected the API credentials", code="AUTHENTICATION_FAILED")
+    if isinstance(exc, (ccxt.BadRequest, ccxt.ArgumentsRequired, ccxt.InvalidOrder)):
+        return UpstreamError(f"{name} rejected the request: {_short(exc)}")
+    if isinstance(exc, ccxt.ExchangeError):
+        return UpstreamError(f"{name} error: {_short(exc)}")
+    return UpstreamError(f"{name} error ({type(exc).__name__})")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+async def call(exchange: Exchange | str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Await a ccxt call and translate its failure; every exchange call goes through here."""
+    started = time.perf_counter()
+    try:
+        result = await fn(*args, **kwargs)
+    except Exception as exc:
+        error = translate(exc, exchange)
+        logger.warning(
+            "exchange call failed",
+            extra={
+                "event": "exchange_call_failed",
+                "exchange": str(exchange),
+                "error_code": error.error_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "detail": type(exc).__name__,
+            },
+        )
+        raise error from exc
+    return result

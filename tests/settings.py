@@ -1,0 +1,17 @@
+"""Test settings: real Postgres and Redis when their URLs are set, fast hashing, isolated keys."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("LOG_JSON", "false")
+# A Redis database of its own, so tests never touch a running desk's keys.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from arbsite.settings import *  # noqa: E402,F403
+from arbsite.settings import CACHES, CHANNEL_LAYERS  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Keep test keys apart from a desk running on the same Redis.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+CACHES["default"]["KEY_PREFIX"] = f"arbsite-test-{_worker}"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"arbsite-test-{_worker}:ws"
