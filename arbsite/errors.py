@@ -38,8 +38,8 @@ class ErrorCode(TextChoices):
 class ApiError(drf.APIException):
     """An error the API reports with a specific code; raise a subclass."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = ErrorCode.VALIDATION_ERROR
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    default_code: str = ErrorCode.VALIDATION_ERROR
     default_detail = "Invalid request."
 
     def __init__(self, message: str | None = None, *, code: str | None = None) -> None:

@@ -7,8 +7,8 @@ os.environ.setdefault("LOG_JSON", "false")
 # A Redis database of its own, so tests never touch a running desk's keys.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from arbsite.settings import *  # noqa: E402,F403
-from arbsite.settings import CACHES, CHANNEL_LAYERS  # noqa: E402
+from arbsite.settings import *  # noqa: F403
+from arbsite.settings import CACHES, CHANNEL_LAYERS
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Keep test keys apart from a desk running on the same Redis.
