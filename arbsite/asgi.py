@@ -13,9 +13,28 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from arbsite.routing import websocket_urlpatterns  # noqa: E402
 from arbsite.ws_auth import SessionOrTokenAuthMiddleware  # noqa: E402
 
+
+async def _bare_endpoint(scope, receive, send):  # type: ignore[no-untyped-def]
+    """The cheapest possible response on the same server: the benchmark's yardstick."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"success":true,"data":"bare"}'})
+
+
+def _with_bare_endpoint(app):  # type: ignore[no-untyped-def]
+    async def router(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"] == "/_bench/bare":
+            return await _bare_endpoint(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return router
+
+
+# Only `make bench` sets this; production never exposes the bare endpoint.
+http_app = _with_bare_endpoint(django_asgi_app) if os.environ.get("ARBSITE_BENCH_BARE") == "1" else django_asgi_app
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(
             SessionOrTokenAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
