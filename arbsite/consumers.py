@@ -175,7 +175,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if not self.authenticated:
             await self.accept()
             await self.send_json(
-                {"event": "error", "data": {"code": ErrorCode.AUTHENTICATION_REQUIRED.value, "message": "Log in first."}}
+                {
+                    "event": "error",
+                    "data": {"code": ErrorCode.AUTHENTICATION_REQUIRED.value, "message": "Log in first."},
+                }
             )
             await self.close(code=CLOSE_UNAUTHENTICATED)
             logger.info("websocket refused: not authenticated", extra={"event": "ws_refused", "success": False})
