@@ -1,0 +1,5 @@
+"""A local Binance + Bybit venue emulator replaying recorded data, for tests and offline demos."""
+
+from tests.venue.server import VenueEmulator
+
+__all__ = ["VenueEmulator"]
