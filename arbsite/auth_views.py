@@ -7,9 +7,10 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, JsonResponse
 from django.middleware.csrf import get_token
-from django.views.decorators.csrf import ensure_csrf_cookie
 from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -55,6 +56,9 @@ class LoginView(APIView):
     throttle_classes = [LoginThrottle]
 
     def post(self, request: Request) -> Response:
+        # APIView is csrf_exempt and DRF checks CSRF only for an existing session, so a
+        # login form would be open to login CSRF; check it here like Django's LoginView.
+        SessionAuthentication().enforce_csrf(request)
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = authenticate(
