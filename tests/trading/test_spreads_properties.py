@@ -128,10 +128,8 @@ def test_it_flips_the_top_of_book_direction_when_the_legs_are_swapped(a, b) -> N
     assert forward.spread == backward.spread
     assert backward.direction is forward.direction.flipped or forward.spread_percent == backward.spread_percent
     # Ranked by percent, the unit the threshold is in.
-    assert forward.spread_percent == max(
-        top_of_book_spread(a, b, d).spread_percent
-        for d in (Direction.LEG1_BUY_LEG2_SELL, Direction.LEG1_SELL_LEG2_BUY)  # type: ignore[union-attr]
-    )
+    each = [top_of_book_spread(a, b, d) for d in (Direction.LEG1_BUY_LEG2_SELL, Direction.LEG1_SELL_LEG2_BUY)]
+    assert forward.spread_percent == max(q.spread_percent for q in each if q is not None)
 
 
 @settings(max_examples=300)

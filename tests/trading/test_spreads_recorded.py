@@ -64,7 +64,7 @@ def _hand_net(buy_levels, sell_levels, qty: Fraction, fee_buy: Fraction, fee_sel
 
 def _close(decimal_value: Decimal | None, exact: Fraction) -> bool:
     assert decimal_value is not None
-    return abs(Fraction(decimal_value) - exact) <= Fraction(1, 10**18) * max(1, abs(exact))
+    return abs(Fraction(decimal_value) - exact) <= Fraction(1, 10**18) * max(Fraction(1), abs(exact))
 
 
 def test_it_reads_the_top_of_book_spread(books) -> None:
@@ -92,7 +92,7 @@ def test_it_matches_a_hand_rolled_walk(raw, books, qty: str, direction: Directio
     buy_avg, sell_avg, net, net_pct = expected
     assert _close(ev.buy_price, buy_avg)
     assert _close(ev.sell_price, sell_avg)
-    assert Fraction(ev.net_edge) == net  # sums of exact products: no rounding at all
+    assert ev.net_edge is not None and Fraction(ev.net_edge) == net  # sums of exact products: no rounding at all
     assert _close(ev.net_edge_percent, net_pct)
 
 
@@ -111,7 +111,7 @@ def test_it_picks_the_better_direction_on_real_books(raw, books, qty: str) -> No
     }
     ev = evaluate(spot, usdm, Decimal(qty), Direction.AUTO, SPOT_FEE, USDM_FEE)
     assert ev.direction is max(nets, key=nets.__getitem__)
-    assert Fraction(ev.net_edge) == max(nets.values())
+    assert ev.net_edge is not None and Fraction(ev.net_edge) == max(nets.values())
 
 
 def test_it_finds_the_fee_free_breakeven_on_real_books(raw, books) -> None:
