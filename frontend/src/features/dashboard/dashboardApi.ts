@@ -1,0 +1,119 @@
+import { api } from "../../api/api";
+import type { ThunkExtra } from "../../app/store";
+import type {
+  EngineAlertEvent,
+  OpportunityEvent,
+  OrderFailedEvent,
+  OrderFilledEvent,
+  OrderSubmittedEvent,
+  TwapProgressEvent,
+} from "../../services/websocket";
+
+export interface ExchangeStream {
+  symbol?: string;
+  type?: string;
+  kind?: string;
+  ageMs?: number | null;
+  [key: string]: unknown;
+}
+
+export interface ExchangeStatus {
+  name: string;
+  connected: boolean;
+  publicOnly: boolean;
+  venue?: "live" | "emulator" | string;
+  reachable?: boolean;
+  websocket?: boolean | string;
+  lastUpdateAgeMs?: number | null;
+  streams?: Array<ExchangeStream | string>;
+}
+
+export interface AccountBalance {
+  asset: string;
+  free: number | string;
+  used?: number | string;
+  total?: number | string;
+}
+
+export interface Account {
+  balances: AccountBalance[];
+  positions: Array<Record<string, unknown>>;
+  paper?: boolean;
+  publicOnly?: boolean;
+}
+
+export type FeedEvent =
+  | { id: number; event: "order_submitted"; data: OrderSubmittedEvent }
+  | { id: number; event: "order_filled"; data: OrderFilledEvent }
+  | { id: number; event: "order_failed"; data: OrderFailedEvent }
+  | { id: number; event: "twap_progress"; data: TwapProgressEvent }
+  | { id: number; event: "engine_alert"; data: EngineAlertEvent }
+  | { id: number; event: "opportunity"; data: OpportunityEvent };
+
+export interface EventFeed {
+  events: FeedEvent[];
+  opportunities: number;
+}
+
+export const FEED_LIMIT = 200;
+const FEED_EVENTS = new Set(["order_submitted", "order_filled", "order_failed", "twap_progress", "engine_alert"]);
+let feedSeq = 0;
+
+export const dashboardApi = api.injectEndpoints({
+  endpoints: (build) => ({
+    getExchanges: build.query<ExchangeStatus[], void>({
+      query: () => "/exchanges",
+      transformResponse: (data: unknown) => (Array.isArray(data) ? (data as ExchangeStatus[]) : []),
+      providesTags: ["Exchange"],
+    }),
+    getAccount: build.query<Account, string>({
+      query: (exchange) => `/account/${encodeURIComponent(exchange)}`,
+      providesTags: (_r, _e, exchange) => [{ type: "Account", id: exchange }],
+    }),
+    /** Business events from the websocket, newest first; no REST behind it. */
+    eventFeed: build.query<EventFeed, void>({
+      queryFn: () => ({ data: { events: [], opportunities: 0 } }),
+      keepUnusedDataFor: 3600,
+      async onCacheEntryAdded(_arg, { cacheDataLoaded, cacheEntryRemoved, updateCachedData, extra }) {
+        const { ws } = extra as ThunkExtra;
+        try {
+          await cacheDataLoaded;
+        } catch {
+          return;
+        }
+        const release = ws.subscribe({ pairs: ["*"], plans: ["*"] });
+        let lastPlanState: Record<string, string> = {};
+        const stop = ws.addListener((message) => {
+          if (message.event === "opportunity") {
+            updateCachedData((draft) => {
+              draft.opportunities += 1;
+            });
+            return;
+          }
+          if (!FEED_EVENTS.has(message.event)) return;
+          if (message.event === "twap_progress") {
+            // Only state changes and slice completions are worth a line; repeats are noise.
+            const key = `${message.data.state}:${message.data.slicesDone}`;
+            if (lastPlanState[message.data.planId] === key) return;
+            lastPlanState = { ...lastPlanState, [message.data.planId]: key };
+          }
+          feedSeq += 1;
+          const item = { id: feedSeq, ...message } as FeedEvent;
+          updateCachedData((draft) => {
+            draft.events.unshift(item);
+            if (draft.events.length > FEED_LIMIT) draft.events.length = FEED_LIMIT;
+          });
+        });
+        await cacheEntryRemoved;
+        stop();
+        release();
+      },
+    }),
+  }),
+});
+
+export const { useGetExchangesQuery, useGetAccountQuery, useEventFeedQuery } = dashboardApi;
+
+export function isEmulator(exchanges: ExchangeStatus[] | undefined): boolean {
+  return (exchanges ?? []).some((e) => e.venue === "emulator");
+}

@@ -1,0 +1,18 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { BrowserRouter } from "react-router-dom";
+import { AppRoutes } from "./app/AppRoutes";
+import { Providers } from "./app/Providers";
+import { setupStore } from "./app/store";
+
+const store = setupStore();
+
+createRoot(document.getElementById("root") as HTMLElement).render(
+  <StrictMode>
+    <Providers store={store}>
+      <BrowserRouter>
+        <AppRoutes />
+      </BrowserRouter>
+    </Providers>
+  </StrictMode>,
+);
