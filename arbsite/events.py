@@ -274,8 +274,16 @@ def build_message(event: EventName | str, data: Mapping[str, Any]) -> tuple[Laye
 # Failures: logged and counted, never raised
 
 _failures = 0
+_failures_unlogged = 0
+_last_failure_log = 0.0
 _counter_pool: concurrent.futures.ThreadPoolExecutor | None = None
 _counter_pool_pid = 0
+_counter_pending = 0
+_failure_lock = threading.Lock()
+# A down Redis fails every publish (10 a second from market data): one log line per interval.
+FAILURE_LOG_INTERVAL_S = 10.0
+# Failures waiting to reach the Redis counter; beyond this they are only counted in-process.
+MAX_PENDING_COUNTS = 100
 
 
 def failure_count() -> int:
@@ -283,28 +291,54 @@ def failure_count() -> int:
     return _failures
 
 
+def _counted(_: concurrent.futures.Future[None]) -> None:
+    global _counter_pending
+    with _failure_lock:
+        _counter_pending -= 1
+
+
 def _count_failure(event: str, reason: str, exc: BaseException | None = None) -> None:
     """Log and count a failed publish without waiting on Redis (the counter lives there too)."""
-    global _failures, _counter_pool, _counter_pool_pid
-    _failures += 1
-    logger.warning(
-        "websocket event not published: %s",
-        reason,
-        extra={
-            "event": "ws_publish_failed",
-            "success": False,
-            "detail": {"ws_event": event, "error": type(exc).__name__ if exc else reason},
-        },
-    )
+    global _failures, _failures_unlogged, _last_failure_log, _counter_pool, _counter_pool_pid, _counter_pending
+    with _failure_lock:
+        _failures += 1
+        now = time.monotonic()
+        should_log = now - _last_failure_log >= FAILURE_LOG_INTERVAL_S
+        suppressed = _failures_unlogged
+        if should_log:
+            _last_failure_log, _failures_unlogged = now, 0
+        else:
+            _failures_unlogged += 1
+        submit = _counter_pending < MAX_PENDING_COUNTS
+        if submit:
+            _counter_pending += 1
+    if should_log:
+        logger.warning(
+            "websocket event not published: %s",
+            reason,
+            extra={
+                "event": "ws_publish_failed",
+                "success": False,
+                "detail": {
+                    "ws_event": event,
+                    "error": type(exc).__name__ if exc else reason,
+                    "suppressed_since_last_log": suppressed,
+                },
+            },
+        )
+    if not submit:
+        return
     try:
         if _counter_pool is None or _counter_pool_pid != os.getpid():
             _counter_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ws-metrics")
             _counter_pool_pid = os.getpid()
+            with _failure_lock:
+                _counter_pending = 1  # after a fork, the parent's pending counts are not ours
         from arbsite import metrics
 
-        _counter_pool.submit(metrics.incr, "ws_publish_failed")
+        _counter_pool.submit(metrics.incr, "ws_publish_failed").add_done_callback(_counted)
     except RuntimeError:  # interpreter shutting down
-        pass
+        _counted(concurrent.futures.Future())
 
 
 def _timeout() -> float:

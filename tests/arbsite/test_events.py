@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import socket
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from enum import StrEnum
@@ -13,7 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
 
-from arbsite import events
+from arbsite import events, metrics
 
 
 class Side(StrEnum):
@@ -116,6 +118,11 @@ async def test_a_refused_connection_is_a_counted_failure(settings: Any) -> None:
     before = events.failure_count()
     assert await sync_to_async(events.publish)("opportunity", {"pairId": "p1"}) is False
     assert events.failure_count() == before + 1
+    # The shared counter (in our own Redis, not the layer's) follows without blocking the caller.
+    deadline = time.monotonic() + 5
+    while not await sync_to_async(metrics.counter)("ws_publish_failed"):
+        assert time.monotonic() < deadline, "ws_publish_failed never counted"
+        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(("event", "data"), [("no_such_event", {}), ("opportunity", ["not", "a", "dict"])])
