@@ -18,7 +18,9 @@ Client -> server:
 - Anything malformed -> `{"event": "error", "data": {"code": "VALIDATION_ERROR", "message": ...}}`;
   the connection stays open.
 
-Every connection also receives every `engine_alert`. An unauthenticated connection is
+Every connection also receives every `engine_alert`. When the session a socket was opened
+with logs out (in any tab), the socket gets an AUTHENTICATION_REQUIRED error and is closed
+with 4401 (the logout signal receiver below is connected when the ASGI app imports this module). An unauthenticated connection is
 accepted, told `{"event": "error", "data": {"code": "AUTHENTICATION_REQUIRED", ...}}` and
 closed with code 4401, so the browser can tell "log in" from "network down" (a refused
 handshake reaches the browser only as an anonymous 1006).
@@ -37,6 +39,10 @@ from typing import Any, Literal
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
+from django.http import HttpRequest
 
 from arbsite import events, metrics
 from arbsite.errors import ErrorCode
@@ -69,6 +75,18 @@ _WILDCARD_KIND: dict[str, Literal["exchange", "symbol", "pair", "plan"]] = {
     "pairs": "pair",
     "plans": "plan",
 }
+
+
+def session_group(session_key: str) -> str:
+    return events.group_name("session", session_key)
+
+
+@receiver(user_logged_out)
+def close_sockets_on_logout(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """A logged-out browser must stop receiving events in every tab, not just the one that logged out."""
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        events.send_control(session_group(session_key), {"type": "desk.logout"})
 
 
 class SubscriptionError(ValueError):
@@ -183,8 +201,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             logger.info("websocket refused: not authenticated", extra={"event": "ws_refused", "success": False})
             return
-        await self.channel_layer.group_add(events.ALERTS_GROUP, self.channel_name)
         self.groups = [events.ALERTS_GROUP]
+        session = self.scope.get("session")
+        if session is not None and session.get(SESSION_KEY) and session.session_key:
+            # Signed in by this session (not a token): its logout, in any tab, ends this socket too.
+            self.groups.append(session_group(session.session_key))
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     # -- client -> server -------------------------------------------------
@@ -291,6 +314,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         client_logger.info("client event %s", name, extra=extra)
 
     # -- server -> client -------------------------------------------------
+
+    async def desk_logout(self, message: dict[str, Any]) -> None:
+        """The session this socket was opened with logged out (in any tab)."""
+        self.authenticated = False
+        await self.send_error("Logged out.", ErrorCode.AUTHENTICATION_REQUIRED.value)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def desk_event(self, message: dict[str, Any]) -> None:
         """A published event (`events.MESSAGE_TYPE`), delivered once even when several groups match."""

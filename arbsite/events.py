@@ -29,7 +29,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -414,15 +414,33 @@ def publish(event: EventName, data: Mapping[str, Any]) -> bool:
     except (ValueError, TypeError) as exc:
         _count_failure(str(event), str(exc), exc)
         return False
+    return _run_sync(event, lambda: _send(message, groups))
+
+
+def send_control(group: str, message: dict[str, Any]) -> bool:
+    """Send a server-internal message (not an event) to one group from sync code; never raises."""
+
+    async def _go() -> None:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("no channel layer configured")
+        await layer.group_send(group, message)
+
+    return _run_sync(str(message.get("type", "control")), _go)
+
+
+def _run_sync(label: str, make: Callable[[], Coroutine[Any, Any, None]]) -> bool:
     try:
-        future = asyncio.run_coroutine_threadsafe(_send(message, groups), _publisher.loop())
+        future = asyncio.run_coroutine_threadsafe(make(), _publisher.loop())
     except RuntimeError as exc:  # interpreter shutting down
-        _count_failure(event, "publisher loop unavailable", exc)
+        _count_failure(label, "publisher loop unavailable", exc)
         return False
 
     def _report(done: concurrent.futures.Future[None]) -> None:
         if not done.cancelled() and done.exception() is not None:
-            _count_failure(event, "channel layer error", done.exception())
+            _count_failure(label, "channel layer error", done.exception())
 
     try:
         asyncio.get_running_loop()
@@ -436,7 +454,7 @@ def publish(event: EventName, data: Mapping[str, Any]) -> bool:
         return True
     except concurrent.futures.TimeoutError as exc:
         future.cancel()
-        _count_failure(event, "channel layer timed out", exc)
+        _count_failure(label, "channel layer timed out", exc)
     except Exception as exc:  # noqa: BLE001 - a publish failure must never reach the producer
-        _count_failure(event, "channel layer error", exc)
+        _count_failure(label, "channel layer error", exc)
     return False

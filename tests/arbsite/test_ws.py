@@ -47,11 +47,16 @@ def own_channel_layer(settings: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def session_cookie(operator: Any) -> bytes:
+def browser(operator: Any) -> Client:
     client = Client()
     client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def session_cookie(browser: Client) -> bytes:
     name = django_settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}".encode()
+    return f"{name}={browser.cookies[name].value}".encode()
 
 
 @pytest.fixture
@@ -182,6 +187,25 @@ async def test_it_refuses_the_token_of_an_inactive_user(operator: Any, token: st
     await ws.connect(timeout=WAIT)
     assert (await ws.receive_json_from(timeout=WAIT))["data"]["code"] == "AUTHENTICATION_REQUIRED"
     await ws.wait()
+
+
+async def test_logging_out_closes_the_sessions_sockets_only(
+    connect: Callable[..., Awaitable[WebsocketCommunicator]], browser: Client, token: str
+) -> None:
+    tab1, tab2 = await connect(), await connect()
+    script = WebsocketCommunicator(application, f"/ws?token={token}", headers=[ORIGIN])
+    assert (await script.connect(timeout=WAIT))[0]
+
+    response = await sync_to_async(browser.post)("/api/auth/logout")
+    assert response.status_code == 200
+
+    for ws in (tab1, tab2):
+        reply = await ws.receive_json_from(timeout=WAIT)
+        assert reply == {"event": "error", "data": {"code": "AUTHENTICATION_REQUIRED", "message": "Logged out."}}
+        assert (await ws.receive_output(timeout=WAIT))["code"] == CLOSE_UNAUTHENTICATED
+    # The token connection is not the session's: it stays.
+    assert (await send(script, {"action": "ping"}))["event"] == "pong"
+    await script.disconnect()
 
 
 # -- filtering ----------------------------------------------------------------
