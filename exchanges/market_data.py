@@ -22,6 +22,7 @@ from typing import Any
 
 import ccxt
 from django.conf import settings
+from django.db import close_old_connections
 
 from arbsite.errors import ErrorCode, NotFound, ValidationFailed
 from arbsite.redis_client import get_async_redis, key
@@ -53,6 +54,7 @@ STREAM_STALE = "STREAM_STALE"
 CROSSED_BOOK = "CROSSED_BOOK"
 SEQUENCE_GAP = "SEQUENCE_GAP"
 
+SHUTDOWN_WAIT_SECONDS = 3.0
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 
@@ -233,17 +235,23 @@ class MarketData:
             await self.shutdown()
 
     async def shutdown(self) -> None:
+        """Cancel everything, but never hang: SIGTERM must end the process promptly."""
         self._stopping = True
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        for instrument in list(self.streams):
-            await self._stop_stream(instrument)
+        await _wait_quietly(self._background, SHUTDOWN_WAIT_SECONDS)
+        streams = list(self.streams.values())
+        self.streams.clear()
+        for stream in streams:
+            stream.throttle.cancel()
+            if stream.task is not None:
+                stream.task.cancel()
+        await _wait_quietly([s.task for s in streams if s.task is not None], SHUTDOWN_WAIT_SECONDS)
         for exchange, client in list(self.clients.items()):
             await self._close_client(exchange, client)
         self.clients.clear()
         try:
-            await self.heartbeat()
+            await asyncio.wait_for(self.heartbeat(), SHUTDOWN_WAIT_SECONDS)
         except Exception:  # noqa: BLE001 - Redis may be gone at shutdown
             pass
         logger.info("market data stopped", extra={"event": "marketdata_stop"})
@@ -260,13 +268,22 @@ class MarketData:
 
     async def refresh(self) -> None:
         """Start streams for newly used instruments, stop those no longer used."""
-        wanted = self.instruments()
+        # Sources may query the database: run them off the event loop.
+        wanted = await asyncio.to_thread(self._instruments_now)
+        if self._stopping:
+            return
         for instrument in wanted - set(self.streams):
             self._start_stream(instrument)
         for instrument in set(self.streams) - wanted:
             await self._stop_stream(instrument)
             logger.info("stream stopped (no longer used)", extra={
                 "event": "stream_stopped", "exchange": instrument.exchange.value, "symbol": instrument.symbol})
+
+    def _instruments_now(self) -> set[Instrument]:
+        try:
+            return self.instruments()
+        finally:
+            close_old_connections()
 
     def _start_stream(self, instrument: Instrument) -> Stream:
         async def send(book: OrderBook) -> None:
@@ -288,7 +305,7 @@ class MarketData:
         stream.throttle.cancel()
         if stream.task is not None:
             stream.task.cancel()
-            await asyncio.gather(stream.task, return_exceptions=True)
+            await _wait_quietly([stream.task], SHUTDOWN_WAIT_SECONDS)
         if self.redis is not None:
             try:
                 await aremove_stream_status(self.redis, instrument.key)
@@ -507,6 +524,12 @@ class MarketData:
             })
         except Exception:
             logger.warning("engine_alert publish failed", extra={"event": "publish_failed"}, exc_info=True)
+
+
+async def _wait_quietly(tasks: list[asyncio.Task[None]], timeout: float) -> None:
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
 
 
 def install_sequence_guard(client: Any, exchange: Exchange) -> None:
