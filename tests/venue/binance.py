@@ -3,7 +3,8 @@
 REST: exchangeInfo (recorded, verbatim), depth (the recorded snapshot, trimmed to `limit`),
 time and ping. Websocket: raw (`/ws`, `/public/ws/...`) and combined (`/stream?streams=`) endpoints,
 `SUBSCRIBE`/`UNSUBSCRIBE`/`LIST_SUBSCRIPTIONS`; `<symbol>@depth[@Nms]` replays the recorded
-diff-depth events (at the recorded cadence whatever the requested rate). Other streams are
+diff-depth events (at the recorded cadence whatever the requested rate). A diff stream cannot
+start over on the same socket, so at its end the socket closes even with on_end="loop". Other streams are
 acknowledged and stay silent, as Binance does for a stream with no traffic.
 
 Error bodies follow Binance's documented `{"code": <int>, "msg": "..."}` shape; the messages come
@@ -217,7 +218,7 @@ class BinanceVenue:
         if not (channel == "depth" or channel.startswith("depth@")) or book is None:
             # Binance accepts any stream name; a stream with no traffic simply never sends.
             return
-        venue.start_subscription(connection, market, stream, book.frames, self._renderer(venue, book))
+        venue.start_subscription(connection, market, stream, book.frames, self._renderer(venue, book), can_loop=False)
 
     def _renderer(self, venue: Venue, book: BinanceBook) -> Callable[[Subscription, Frame, int], str | None]:
         first_ms = int(book.frames[0].body.get("E", 0)) if book.frames else 0

@@ -129,8 +129,11 @@ def binance_book_at(
     raise LookupError(f"update id {update_id} / message {n} not reached by the recording")
 
 
-def bybit_books(messages: Iterable[dict[str, Any]]) -> Iterator[Book]:
-    """Yield the book after each message, snapshot included (the same object, mutated)."""
+def bybit_books(messages: Iterable[dict[str, Any]], *, check_sequence: bool = True) -> Iterator[Book]:
+    """Yield the book after each message, snapshot included (the same object, mutated).
+
+    `check_sequence=False` applies deltas whatever their `u`, like a client that never checks it.
+    """
     book: Book | None = None
     for message in messages:
         data = message["data"]
@@ -141,7 +144,7 @@ def bybit_books(messages: Iterable[dict[str, Any]]) -> Iterator[Book]:
         else:
             if book is None:
                 raise SequenceGap("delta before any snapshot")
-            if book.update_id is not None and update_id != book.update_id + 1:
+            if check_sequence and book.update_id is not None and update_id != book.update_id + 1:
                 raise SequenceGap(f"u={update_id} after u={book.update_id}")
             book.apply(data.get("b", []), data.get("a", []))
             book.applied += 1
@@ -153,12 +156,13 @@ def bybit_books(messages: Iterable[dict[str, Any]]) -> Iterator[Book]:
 def bybit_book_at(
     messages: Iterable[dict[str, Any]],
     *,
+    check_sequence: bool = True,
     update_id: int | None = None,
     ts: int | None = None,
     n: int | None = None,
 ) -> Book:
     """The book at an update id, a message timestamp, or after `n` messages (1 = the snapshot alone)."""
-    for index, book in enumerate(bybit_books(messages), start=1):
+    for index, book in enumerate(bybit_books(messages, check_sequence=check_sequence), start=1):
         if (
             (update_id is not None and book.update_id == update_id)
             or (ts is not None and book.timestamp_ms == ts)

@@ -277,15 +277,27 @@ class Venue:
         return connection.ws
 
     def start_subscription(
-        self, connection: Connection, market: str, stream: str, frames: list[recordings.Frame], render: Render
+        self,
+        connection: Connection,
+        market: str,
+        stream: str,
+        frames: list[recordings.Frame],
+        render: Render,
+        *,
+        can_loop: bool = True,
     ) -> Subscription:
-        """(Re)start replaying `frames` from the beginning for `stream` on this connection."""
+        """(Re)start replaying `frames` from the beginning for `stream` on this connection.
+
+        `can_loop=False` for streams that cannot start over on the same socket (Binance diff depth:
+        replayed ids would go backwards and clients would silently drop everything), so "loop"
+        closes those at the end like "close", forcing the client to resync from a new snapshot.
+        """
         previous = connection.subscriptions.get(stream)
         if previous is not None:
             self.stop_subscription(previous, "closed")
         sub = Subscription(connection.exchange, market, stream, connection)
         connection.subscriptions[stream] = sub
-        sub.task = asyncio.get_running_loop().create_task(self._replay(sub, frames, render))
+        sub.task = asyncio.get_running_loop().create_task(self._replay(sub, frames, render, can_loop))
         return sub
 
     def stop_subscription(self, sub: Subscription, state: str) -> None:
@@ -295,7 +307,7 @@ class Venue:
         if sub.connection.subscriptions.get(sub.stream) is sub:
             del sub.connection.subscriptions[sub.stream]
 
-    async def _replay(self, sub: Subscription, frames: list[recordings.Frame], render: Render) -> None:
+    async def _replay(self, sub: Subscription, frames: list[recordings.Frame], render: Render, can_loop: bool) -> None:
         connection = sub.connection
         try:
             while True:
@@ -306,7 +318,7 @@ class Venue:
                         await asyncio.sleep(max(0.0, (frame.at - frames[index - 1].at) / self.speed))
                     if not await self._send_frame(sub, frame, index, render):
                         return
-                if self.on_end != "loop":
+                if self.on_end != "loop" or not can_loop:
                     break
                 sub.loops += 1
             sub.state = "ended"
