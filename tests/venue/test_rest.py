@@ -12,9 +12,10 @@ import pytest
 
 from exchanges.connectivity import async_client, load_markets, translate
 from exchanges.symbols import Exchange
-from tests.venue.fixtures import ccxt_levels, venue, venue_factory  # noqa: F401  (fixtures)
+from tests.venue.fixtures import ccxt_levels
 from tests.venue.server import VenueEmulator
 
+pytest_plugins = ["tests.venue.fixtures"]
 pytestmark = [pytest.mark.emulator, pytest.mark.recorded]
 
 
