@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 
 from arbsite.errors import ApiError
+from exchanges.symbols import Exchange, Instrument, MarketType, SymbolError, normalise_symbol, split_symbol
 from trading import pair_validation
 from trading.models import Pair
 
@@ -31,25 +32,38 @@ class PairAdminForm(forms.ModelForm):
             "total_amount",
         )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left empty, the id is generated from the legs (bybit_binance_btc, then _2, ...).
+        self.fields["id"].required = False
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if self.errors:
+        legs: list[Instrument] = []
+        for n in (1, 2):
+            try:
+                symbol = normalise_symbol(data.get(f"leg{n}_symbol") or "")
+                split_symbol(symbol)
+            except SymbolError as exc:
+                self.add_error(f"leg{n}_symbol", str(exc))
+                continue
+            data[f"leg{n}_symbol"] = symbol
+            if data.get(f"leg{n}_exchange") and data.get(f"leg{n}_type"):
+                legs.append(Instrument(Exchange(data[f"leg{n}_exchange"]), symbol, MarketType(data[f"leg{n}_type"])))
+        if self.errors or len(legs) != 2 or data.get("qty") is None or data.get("total_amount") is None:
             return data
+        if legs[0] == legs[1]:
+            return data  # the model's own check says so
         instance = self.instance
-        tradeable = (
-            "leg1_exchange",
-            "leg1_symbol",
-            "leg1_type",
-            "leg2_exchange",
-            "leg2_symbol",
-            "leg2_type",
-            "qty",
-            "total_amount",
-        )
-        if instance.pk and not any(name in self.changed_data for name in tradeable):
-            return data
+        if instance.pk and (instance.leg1, instance.leg2, instance.qty, instance.total_amount) == (
+            legs[0],
+            legs[1],
+            data["qty"],
+            data["total_amount"],
+        ):
+            return data  # nothing traded changed: toggles work while an exchange is down
         try:
-            result = pair_validation.check_pair(instance.leg1, instance.leg2, instance.qty, instance.total_amount)
+            result = pair_validation.check_pair(legs[0], legs[1], data["qty"], data["total_amount"])
         except ApiError as exc:
             raise forms.ValidationError(f"{exc.error_code}: {exc.detail}") from exc
         for name, messages in result.errors.items():

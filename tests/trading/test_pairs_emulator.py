@@ -96,3 +96,31 @@ def test_it_rechecks_the_markets_when_the_qty_changes(api) -> None:
     ok = api.put(f"{URL}/{pair_id}", data=json.dumps({**BODY, "qty": "0.002"}), content_type="application/json")
     assert ok.status_code == 200, ok.json()
     assert ok.json()["data"]["qty"] == 0.002
+
+
+def test_it_saves_a_checked_pair_from_the_admin(db) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser(username="ada", password="correct horse battery"))
+    form = {
+        "id": "",
+        "enabled": "on",
+        "direction": "auto",
+        "leg1_exchange": "bybit",
+        "leg1_symbol": "btc-usdt",
+        "leg1_type": "linear",
+        "leg2_exchange": "binance",
+        "leg2_symbol": "BTCUSDT",
+        "leg2_type": "spot",
+        "threshold": "0.1",
+        "qty": "0.001",
+        "total_amount": "200",
+    }
+    response = client.post("/admin/trading/pair/add/", form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    pair = Pair.objects.get()
+    assert (pair.id, pair.leg1_symbol) == ("bybit_binance_btc", "BTCUSDT")
+    bad = client.post("/admin/trading/pair/add/", {**form, "qty": "0.0015"})
+    assert "not a multiple of the lot step" in str(bad.context["adminform"].form.errors["qty"])
