@@ -219,6 +219,10 @@ class Evaluation:
     net_edge_percent: Decimal | None
     breakeven_qty: Decimal | None  # largest size with net edge ≥ 0 (None: even the first unit loses)
 
+    def passes(self, threshold_percent: Decimal) -> bool:
+        """Executable with a net edge of at least `threshold_percent` (the pair's threshold)."""
+        return self.executable and self.net_edge_percent is not None and self.net_edge_percent >= threshold_percent
+
     @property
     def buy(self) -> LegQuote:
         return self.leg1 if self.leg1.side == "buy" else self.leg2

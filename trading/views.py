@@ -26,13 +26,17 @@ from trading.serializers import PairSerializer, pair_json
 logger = logging.getLogger("trading.pairs")
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
 class DecimalJSONParser(JSONParser):
     """JSON numbers become Decimal at parse time: `0.1` is never a binary float on its way in."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(stream.read().decode(encoding), parse_float=Decimal)
+            return json.loads(stream.read().decode(encoding), parse_float=Decimal, parse_constant=_no_constants)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
 

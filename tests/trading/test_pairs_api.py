@@ -204,6 +204,12 @@ def test_it_refuses_legs_on_different_assets(api) -> None:
     }
 
 
+def test_it_refuses_nan(api) -> None:
+    response = api.post(URL, data='{"qty": NaN}', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
 def test_it_refuses_a_non_object_body(api) -> None:
     response = api.post(URL, data="[1, 2]", content_type="application/json")
     assert response.status_code == 400

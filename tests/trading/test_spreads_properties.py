@@ -200,5 +200,6 @@ def test_it_computes_the_net_edge_and_percent() -> None:
     assert ev.net_edge == D("1.396")
     assert ev.net_edge_percent == D("1.396") / D("200") * 100
     assert ev.leg1.side == "buy" and ev.leg2.side == "sell"
+    assert ev.passes(D("0.698")) and not ev.passes(D("0.699"))
     top = top_of_book_spread(leg1, leg2, Direction.AUTO)
     assert top is not None and top.spread == D("1") and top.spread_percent == D("1")
