@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+pytest_plugins = ["tests.venue.fixtures"]
+
 
 def recorded_data_dir() -> Path | None:
     """The recorded exchange payloads, or None when absent (a failure under CI=true)."""
