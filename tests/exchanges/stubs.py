@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `check` until it returns truthy (or stops raising AssertionError); never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.01)
 
 MARKETS: dict[str, dict[str, Any]] = {
     "BTC/USDT": {"symbol": "BTC/USDT", "spot": True, "linear": None,

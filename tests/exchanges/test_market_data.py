@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,26 +27,10 @@ from exchanges.market_data import (
 )
 from exchanges.order_books import OrderBook, StreamState, read_book, read_stream_statuses
 from exchanges.symbols import Exchange, Instrument, MarketType
-from tests.exchanges.stubs import StubStreamClient, fake_book
+from tests.exchanges.stubs import StubStreamClient, eventually, fake_book
 
 BTC_SPOT = Instrument(Exchange.BINANCE, "BTCUSDT", MarketType.SPOT)
 BTC_LINEAR = Instrument(Exchange.BYBIT, "BTCUSDT", MarketType.LINEAR)
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 3.0) -> Any:
-    """Poll `check` until it returns truthy (or stops raising AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.01)
 
 
 class Harness:
@@ -115,7 +98,7 @@ async def test_it_writes_books_and_publishes_price_updates(harness: Harness, sta
 
     register_book_listener(listener)
     try:
-        service, _, _ = await start()
+        _service, _, _ = await start()
         await eventually(lambda: Exchange.BINANCE in harness.clients)
         harness.client().push("BTC/USDT", fake_book(68000.1, 68000.2, ts=1))
         await eventually(lambda: read_book(BTC_SPOT))
@@ -171,7 +154,7 @@ async def test_it_flags_a_quiet_stream_stale_and_reconnects(harness: Harness, st
 
 
 async def test_it_flags_an_exchange_clock_that_does_not_move(harness: Harness, start: Runner) -> None:
-    service, _, _ = await start(stale_seconds=0.2, watchdog_seconds=0.02)
+    _service, _, _ = await start(stale_seconds=0.2, watchdog_seconds=0.02)
     await eventually(lambda: Exchange.BINANCE in harness.clients)
 
     async def feed() -> None:

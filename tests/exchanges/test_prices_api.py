@@ -167,5 +167,6 @@ def test_it_validates_the_batch_body(api) -> None:  # type: ignore[no-untyped-de
     response = api.post("/api/prices/batch", too_many, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    for body in ({}, {"items": []}, {"items": [{"exchange": "binance"}]}):
+    bodies: list[dict[str, Any]] = [{}, {"items": []}, {"items": [{"exchange": "binance"}]}]
+    for body in bodies:
         assert api.post("/api/prices/batch", body, format="json").status_code == 400
