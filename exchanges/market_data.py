@@ -171,6 +171,7 @@ class Stream:
     status: StreamStatus
     throttle: PriceThrottle
     task: asyncio.Task[None] | None = None
+    started_mono: float = 0.0
     last_update_mono: float | None = None
     last_ts_change_mono: float | None = None
     stale_since_mono: float | None = None
@@ -293,6 +294,7 @@ class MarketData:
             instrument=instrument,
             status=StreamStatus(instrument=instrument.key),
             throttle=PriceThrottle(self.min_interval_s, send),
+            started_mono=time.monotonic(),
         )
         self.streams[instrument] = stream
         stream.task = asyncio.create_task(self._run_stream(stream), name=f"book:{instrument.key}")
@@ -349,9 +351,11 @@ class MarketData:
                 task = asyncio.current_task()
                 if self._stopping or (task is not None and task.cancelling()):
                     raise
-                # ccxt cancelled its own future (we closed a stalled connection): resubscribe.
-                await self._set_state(stream, StreamState.RECONNECTING, "RESYNC", "connection reset")
-                stream.status.reconnects += 1
+                # ccxt cancelled its own future (we closed a stalled connection): resubscribe,
+                # and watch the new subscription for staleness from now on.
+                stream.started_mono = time.monotonic()
+                stream.last_update_mono = stream.last_ts_change_mono = None
+                await self._set_state(stream, StreamState.CONNECTING, "RESYNC", "connection reset")
             except (NotFound, ValidationFailed) as exc:
                 # Not listed: retrying fast will not list it; check again slowly.
                 await self._fail(stream, exc.error_code, str(exc.detail), StreamState.ERROR)
@@ -451,9 +455,10 @@ class MarketData:
         """No update for `stale_seconds`, or the exchange clock not moving: flag, then reconnect."""
         mono = time.monotonic()
         for stream in list(self.streams.values()):
-            if stream.status.state is StreamState.LIVE:
-                quiet = mono - (stream.last_update_mono or mono)
-                frozen = mono - (stream.last_ts_change_mono or mono)
+            if stream.status.state in (StreamState.LIVE, StreamState.CONNECTING):
+                # A subscription that never delivers is as stale as one that stopped.
+                quiet = mono - (stream.last_update_mono or stream.started_mono)
+                frozen = mono - (stream.last_ts_change_mono or stream.started_mono)
                 if quiet >= self.stale_seconds or frozen >= self.stale_seconds:
                     stream.stale_since_mono = mono
                     why = "no update" if quiet >= self.stale_seconds else "exchange timestamp not advancing"

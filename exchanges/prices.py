@@ -130,9 +130,19 @@ async def fetch_books(instruments: Sequence[Instrument]) -> list[OrderBook | Api
         for instrument in instruments:
             if instrument.exchange not in clients:
                 clients[instrument.exchange] = connectivity.async_client(instrument.exchange)
+        # Markets first, once per exchange: concurrent first loads would contend on
+        # connectivity's per-exchange asyncio.Lock, which must not bind to this short-lived loop.
+        await asyncio.gather(*(_preload(c, e) for e, c in clients.items()))
         return list(await asyncio.gather(*(_fetch_one(clients[i.exchange], i) for i in instruments)))
     finally:
         await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
+
+
+async def _preload(client: Any, exchange: Exchange) -> None:
+    try:
+        await connectivity.load_markets(client, exchange)
+    except Exception:  # noqa: BLE001 - each item reports the failure when it retries
+        return
 
 
 async def _fetch_one(client: Any, instrument: Instrument) -> OrderBook | ApiError:

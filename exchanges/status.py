@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from django.conf import settings
 
+from arbsite.redis_client import get_redis, key
 from exchanges.connectivity import venue_label
 from exchanges.order_books import StreamState, StreamStatus, now_ms, read_exchange_outcomes, read_stream_statuses
 from exchanges.symbols import Exchange
+
+HEARTBEAT_KEY_PARTS = ("marketdata", "heartbeat")
+MARKETDATA_DOWN = "MARKETDATA_DOWN"
 
 
 def has_trading_keys(exchange: Exchange | str) -> bool:
@@ -72,10 +77,32 @@ def exchange_status(name: str, outcomes: dict[str, dict[str, Any]], streams: lis
     }
 
 
+def marketdata_running(at_ms: int) -> bool:
+    """Whether the market-data process has reported recently (its stream states are current)."""
+    raw = get_redis().get(key(*HEARTBEAT_KEY_PARTS))
+    if not raw:
+        return False
+    try:
+        beat_ms = float(json.loads(raw).get("ts", 0)) * 1000
+    except (ValueError, AttributeError):
+        return False
+    return at_ms - beat_ms < float(getattr(settings, "MARKETDATA_STALE_SECONDS", 10.0)) * 1000
+
+
+def _orphaned(status: StreamStatus) -> StreamStatus:
+    """A state left behind by a market-data process that stopped reporting."""
+    status.state = StreamState.STALE
+    status.error_code = MARKETDATA_DOWN
+    status.error_message = "the market-data process is not running"
+    return status
+
+
 def all_exchange_statuses() -> list[dict[str, Any]]:
     outcomes = read_exchange_outcomes()
     statuses = read_stream_statuses()
     at = now_ms()
+    if statuses and not marketdata_running(at):
+        statuses = {k: _orphaned(s) for k, s in statuses.items()}
     out = []
     for name in supported_exchanges():
         streams = [s for k, s in statuses.items() if k.split(":", 1)[0] == name]
