@@ -126,8 +126,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first, so unauthenticated requests get 401 (with WWW-Authenticate), not 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["arbsite.renderers.EnvelopeRenderer"],
@@ -167,6 +168,11 @@ MARKETDATA_SYMBOLS = env.list(
 )
 MARKETDATA_STALE_SECONDS = env.float("MARKETDATA_STALE_SECONDS", default=10.0)
 PRICE_UPDATE_MIN_INTERVAL_MS = env.int("PRICE_UPDATE_MIN_INTERVAL_MS", default=100)
+
+# Websocket: how long a publish may wait on Redis, subscriptions per connection, latency sampling.
+WS_PUBLISH_TIMEOUT = env.float("WS_PUBLISH_TIMEOUT", default=0.5)
+WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=200)
+WS_LATENCY_SAMPLE_EVERY = env.int("WS_LATENCY_SAMPLE_EVERY", default=10)
 
 # Recorded exchange payloads (tests, emulator, benchmarks). Never copied into the repo.
 _default_data = BASE_DIR.parent / "shared" / "data"
