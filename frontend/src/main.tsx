@@ -10,7 +10,7 @@ const store = setupStore();
 createRoot(document.getElementById("root") as HTMLElement).render(
   <StrictMode>
     <Providers store={store}>
-      <BrowserRouter>
+      <BrowserRouter future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
         <AppRoutes />
       </BrowserRouter>
     </Providers>

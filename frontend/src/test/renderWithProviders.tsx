@@ -28,7 +28,7 @@ export function makeTestStore(): AppStore {
 export function renderWithProviders(ui: ReactElement, { store = makeTestStore(), route = "/", ...options }: Options = {}) {
   const result = render(
     <Providers store={store}>
-      <MemoryRouter initialEntries={[route]}>{ui}</MemoryRouter>
+      <MemoryRouter initialEntries={[route]} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>{ui}</MemoryRouter>
     </Providers>,
     options,
   );

@@ -1,6 +1,9 @@
 import "@testing-library/jest-dom/vitest";
-import { cleanup } from "@testing-library/react";
+import { cleanup, configure } from "@testing-library/react";
 import { afterEach, vi } from "vitest";
+
+// antd renders slowly under jsdom on a busy 2-core runner.
+configure({ asyncUtilTimeout: 4000 });
 
 // jsdom lacks these; antd's responsive helpers and tables call them.
 if (!window.matchMedia) {
@@ -27,7 +30,7 @@ if (!("ResizeObserver" in window)) {
   (window as unknown as { ResizeObserver: unknown }).ResizeObserver = NoopResizeObserver;
   (globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver = NoopResizeObserver;
 }
-// antd measures scrollbars through getComputedStyle with a pseudo-element, which jsdom does not implement.
+// antd asks getComputedStyle for pseudo-elements, which jsdom reports as "not implemented"; drop that argument.
 const realGetComputedStyle = window.getComputedStyle.bind(window);
 window.getComputedStyle = (elt: Element) => realGetComputedStyle(elt);
 

@@ -1,5 +1,5 @@
 import { Alert, Button, Card, Form, Input, Typography } from "antd";
-import { Navigate, useLocation, useNavigate } from "react-router-dom";
+import { Navigate, useLocation } from "react-router-dom";
 import { describeError } from "../../api/errors";
 import { useLoginMutation, useMeQuery } from "./authApi";
 
@@ -11,16 +11,13 @@ interface LoginForm {
 export function LoginPage() {
   const [login, { isLoading, error }] = useLoginMutation();
   const me = useMeQuery();
-  const navigate = useNavigate();
   const location = useLocation();
   const from = (location.state as { from?: string } | null)?.from ?? "/";
 
   if (me.data) return <Navigate to={from} replace />;
 
-  const onFinish = async (values: LoginForm) => {
-    const result = await login(values);
-    if ("data" in result) navigate(from, { replace: true });
-  };
+  // On success the mutation seeds the `me` cache and the <Navigate> above takes over.
+  const onFinish = (values: LoginForm) => void login(values);
 
   return (
     <div style={{ minHeight: "100vh", display: "flex", alignItems: "center", justifyContent: "center", background: "#f0f2f5" }}>
