@@ -226,12 +226,12 @@ class BinanceVenue:
         def render(sub: Subscription, frame: Frame, index: int) -> str | None:
             event = frame.body
             if index == 0:
-                sub.time_offset_ms = venue.time_offset(sub, first_ms)
-            if sub.time_offset_ms:
+                venue.anchor_time(sub, first_ms)
+            if sub.time_anchor_ms:
                 event = dict(event)
                 for key in ("E", "T"):
                     if key in event:
-                        event[key] = int(event[key]) + sub.time_offset_ms
+                        event[key] = venue.shifted(sub, int(event[key]))
             body: dict[str, Any] = event
             if sub.connection.meta.get("combined"):
                 body = {"stream": sub.stream, "data": event}

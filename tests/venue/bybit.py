@@ -223,14 +223,14 @@ class BybitVenue:
         def render(sub: Subscription, frame: Frame, index: int) -> str | None:
             message = frame.body
             if index == 0:
-                sub.time_offset_ms = venue.time_offset(sub, first_ms)
+                venue.anchor_time(sub, first_ms)
             if depth != book.depth:
                 message = _top_view(sub.scratch, message, depth, topic)
-            if sub.time_offset_ms:
+            if sub.time_anchor_ms:
                 message = dict(message)
                 for key in ("ts", "cts"):
                     if key in message:
-                        message[key] = int(message[key]) + sub.time_offset_ms
+                        message[key] = venue.shifted(sub, int(message[key]))
             return _dumps(message)
 
         return render

@@ -9,7 +9,6 @@ venue) and stops it afterwards. `venue_factory(**options)` does the same with ot
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +43,3 @@ def venue_factory(data_dir: Path, settings: Any) -> Iterator[Callable[..., Venue
 @pytest.fixture
 def venue(venue_factory: Callable[..., VenueEmulator]) -> VenueEmulator:
     return venue_factory()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll `check` until it returns something truthy (no sleeping for a fixed time in tests)."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
-
-
-def ccxt_levels(book: Any, depth: int = 20) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-    """ccxt's float levels as Decimals (repr of a float parsed from the wire gives the wire value back)."""
-    return (
-        [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in book["bids"][:depth]],
-        [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in book["asks"][:depth]],
-    )

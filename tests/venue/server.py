@@ -73,7 +73,8 @@ class Subscription:
     skipped: int = 0
     loops: int = 0
     state: str = "starting"  # starting | streaming | stalled | ended | closed
-    time_offset_ms: int = 0
+    time_anchor_ms: int = 0  # wall-clock ms the first replayed message is stamped with (0: not shifted)
+    recorded_first_ms: int = 0
     started_at: float = field(default_factory=time.time)
     task: asyncio.Task[None] | None = None
     scratch: dict[str, Any] = field(default_factory=dict)  # per-exchange replay state (e.g. a derived book)
@@ -90,7 +91,8 @@ class Subscription:
             "skipped": self.skipped,
             "loops": self.loops,
             "state": self.state,
-            "time_offset_ms": self.time_offset_ms,
+            "time_anchor_ms": self.time_anchor_ms,
+            "recorded_first_ms": self.recorded_first_ms,
         }
 
 
@@ -364,19 +366,30 @@ class Venue:
         sub.sent += 1
         return True
 
-    def time_offset(self, sub: Subscription, recorded_first_ms: int) -> int:
-        """Shift so the first replayed message reads as 'now' while keeping the recorded spacing."""
-        if not self.shift_timestamps:
-            return 0
-        return now_ms() - recorded_first_ms
+    def anchor_time(self, sub: Subscription, recorded_first_ms: int) -> None:
+        """Start the subscription's clock: its first message will read as 'now'."""
+        sub.recorded_first_ms = recorded_first_ms
+        sub.time_anchor_ms = now_ms() if self.shift_timestamps else 0
+
+    def shifted(self, sub: Subscription, recorded_ms: int) -> int:
+        """A recorded exchange time moved onto the replay clock.
+
+        At speed 1 this is a constant shift (recorded intervals kept); at other speeds the intervals
+        scale with the replay, so timestamps stay the time the message is sent and never run ahead
+        of the wall clock (stale-stream detection compares them to it).
+        """
+        if not sub.time_anchor_ms:
+            return recorded_ms
+        return sub.time_anchor_ms + round((recorded_ms - sub.recorded_first_ms) / self.speed)
 
 
 class VenueEmulator:
     """The emulator on 127.0.0.1 in a background thread with its own event loop.
 
     `speed` scales the recorded inter-arrival times (2.0 = twice as fast). `shift_timestamps`
-    (default on) moves Binance `E`/`T` and Bybit `ts`/`cts` to the present, keeping the recorded
-    spacing, because stale-stream detection compares them to the clock. `on_end="close"` closes
+    (default on) moves Binance `E`/`T` and Bybit `ts`/`cts` to the present (the first message of a
+    subscription reads "now", later ones keep the recorded spacing divided by `speed`), because
+    stale-stream detection compares them to the clock; off, they are sent as recorded. `on_end="close"` closes
     a websocket when its recording ends (clients must reconnect and resync); "loop" starts over.
     """
 
@@ -398,6 +411,17 @@ class VenueEmulator:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.port: int = 0
+
+    @property
+    def speed(self) -> float:
+        return self.venue.speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        """Change the replay speed of running and future subscriptions (from the next message on)."""
+        if value <= 0:
+            raise ValueError("speed must be > 0")
+        self.venue.speed = value
 
     @property
     def url(self) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from exchanges.connectivity import async_client, load_markets, translate
 from exchanges.symbols import Exchange
-from tests.venue.fixtures import ccxt_levels
+from tests.venue.helpers import ccxt_levels
 from tests.venue.server import VenueEmulator
 
 pytest_plugins = ["tests.venue.fixtures"]
