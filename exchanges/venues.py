@@ -1,0 +1,633 @@
+"""The one venue seam: live (ccxt.pro) and paper share a protocol, chosen per exchange.
+
+Everything that places orders (two-leg execution, leg-risk handling, TWAP slices) talks to
+a `Venue`. `venue_for(exchange)` hands out a `LiveVenue` when the exchange has trading keys
+and a `PaperVenue` otherwise, so paper runs through exactly the same code path as live.
+
+Client order ids are chosen by the caller (deterministic, saved before sending); both
+venues are idempotent on them: the exchange rejects a second order with the same id, and
+the paper venue returns the order it already has. `fetch_order` finds an order by its
+client id, which is how a retried or redelivered task reconciles instead of resending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Protocol
+
+import ccxt
+from django.conf import settings
+
+from arbsite.errors import ExchangeUnavailable, InsufficientFunds, RiskRejected, ValidationFailed
+from arbsite.redis_client import get_async_redis, key
+from exchanges import connectivity
+from exchanges.order_books import OrderBook, aread_book, now_ms
+from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
+
+logger = logging.getLogger("exchanges.venues")
+
+ZERO = Decimal(0)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"  # always immediate-or-cancel here: execution never rests orders
+
+
+class OrderStatus(StrEnum):
+    """Our reading of an order, whatever the venue calls it."""
+
+    OPEN = "open"  # still working (live limit orders only, until cancelled)
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"  # terminal: the rest was cancelled
+    CANCELED = "canceled"  # terminal with nothing filled
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not OrderStatus.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFill:
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """An order as the venue reports it; `fee` is in `fee_currency` (quote for paper)."""
+
+    exchange: Exchange
+    instrument: Instrument
+    client_order_id: str
+    order_id: str | None
+    side: Side
+    type: OrderType
+    amount: Decimal
+    price: Decimal | None  # limit price sent
+    status: OrderStatus
+    filled: Decimal
+    average: Decimal | None
+    fee: Decimal
+    fee_currency: str | None
+    paper: bool
+    ts: int = field(default_factory=now_ms)
+    fills: tuple[VenueFill, ...] = ()
+
+    @property
+    def notional(self) -> Decimal:
+        return (self.average or ZERO) * self.filled
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exchange": self.exchange.value,
+            "instrument": self.instrument.key,
+            "clientOrderId": self.client_order_id,
+            "orderId": self.order_id,
+            "side": self.side.value,
+            "type": self.type.value,
+            "amount": str(self.amount),
+            "price": None if self.price is None else str(self.price),
+            "status": self.status.value,
+            "filled": str(self.filled),
+            "average": None if self.average is None else str(self.average),
+            "fee": str(self.fee),
+            "feeCurrency": self.fee_currency,
+            "paper": self.paper,
+            "ts": self.ts,
+            "fills": [[str(f.price), str(f.qty), str(f.fee)] for f in self.fills],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OrderResult:
+        return cls(
+            exchange=Exchange(data["exchange"]),
+            instrument=Instrument.parse_key(data["instrument"]),
+            client_order_id=data["clientOrderId"],
+            order_id=data.get("orderId"),
+            side=Side(data["side"]),
+            type=OrderType(data["type"]),
+            amount=Decimal(data["amount"]),
+            price=None if data.get("price") is None else Decimal(data["price"]),
+            status=OrderStatus(data["status"]),
+            filled=Decimal(data["filled"]),
+            average=None if data.get("average") is None else Decimal(data["average"]),
+            fee=Decimal(data["fee"]),
+            fee_currency=data.get("feeCurrency"),
+            paper=bool(data.get("paper")),
+            ts=int(data.get("ts") or 0),
+            fills=tuple(VenueFill(Decimal(p), Decimal(q), Decimal(f)) for p, q, f in data.get("fills", [])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """What an order must respect on one market: precision, minimums, taker fee."""
+
+    instrument: Instrument
+    unified: str
+    taker_fee: Decimal
+    min_amount: Decimal | None
+    min_notional: Decimal | None
+    contract_size: Decimal
+
+
+class Venue(Protocol):
+    """What execution needs from an exchange account, live or paper."""
+
+    exchange: Exchange
+    paper: bool
+
+    async def rules(self, instrument: Instrument) -> MarketRules: ...
+
+    def amount_to_precision(self, instrument: Instrument, qty: Decimal) -> Decimal: ...
+
+    def price_to_precision(self, instrument: Instrument, price: Decimal) -> Decimal: ...
+
+    async def create_order(
+        self, instrument: Instrument, side: Side | str, qty: Decimal, *,
+        order_type: OrderType | str = OrderType.MARKET, price: Decimal | None = None, client_order_id: str,
+    ) -> OrderResult: ...
+
+    async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None: ...
+
+    async def cancel_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None: ...
+
+    async def fetch_balance(self) -> dict[str, Decimal]: ...
+
+    async def fetch_positions(self) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- precision and minimums
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def rules_from_market(instrument: Instrument, market: Mapping[str, Any]) -> MarketRules:
+    limits = market.get("limits") or {}
+    taker = _dec(market.get("taker"))
+    if taker is None:
+        raise ExchangeUnavailable(f"{instrument.exchange}: no taker fee known for {instrument.symbol}")
+    return MarketRules(
+        instrument=instrument,
+        unified=str(market["symbol"]),
+        taker_fee=taker,
+        min_amount=_dec((limits.get("amount") or {}).get("min")),
+        min_notional=_dec((limits.get("cost") or {}).get("min")),
+        contract_size=_dec(market.get("contractSize")) or Decimal(1),
+    )
+
+
+def check_minimums(rules: MarketRules, qty: Decimal, price: Decimal | None) -> None:
+    """Refuse before sending what the exchange would refuse (size zero, min amount, min notional)."""
+    name = f"{rules.instrument.exchange} {rules.instrument.symbol}"
+    if qty <= 0:
+        raise RiskRejected(f"{name}: quantity rounds to zero at the market's precision")
+    if rules.min_amount is not None and qty < rules.min_amount:
+        raise RiskRejected(f"{name}: quantity {qty} below the minimum {rules.min_amount}")
+    if rules.min_notional is not None and price is not None and qty * price < rules.min_notional:
+        raise RiskRejected(f"{name}: notional {qty * price:.4f} below the minimum {rules.min_notional}")
+
+
+class _CcxtMarkets:
+    """Markets and ccxt's own precision functions, shared by the live and paper venues."""
+
+    def __init__(self, exchange: Exchange, client: Any) -> None:
+        self.exchange = exchange
+        self.client = client
+        self._loaded = False
+
+    async def ensure(self) -> None:
+        if not self._loaded:
+            await connectivity.load_markets(self.client, self.exchange)
+            self._loaded = True
+
+    async def rules(self, instrument: Instrument) -> MarketRules:
+        await self.ensure()
+        return rules_from_market(instrument, connectivity.market_for(self.client.markets, instrument))
+
+    def amount(self, instrument: Instrument, qty: Decimal) -> Decimal:
+        """ccxt's amount precision (truncating), as a Decimal; zero when below one step."""
+        try:
+            text = self.client.amount_to_precision(instrument.unified, str(qty))
+        except ccxt.InvalidOrder:  # ccxt raises when the amount truncates to zero
+            return ZERO
+        return Decimal(text)
+
+    def price(self, instrument: Instrument, price: Decimal) -> Decimal:
+        return Decimal(self.client.price_to_precision(instrument.unified, str(price)))
+
+
+# --------------------------------------------------------------------------- live
+
+
+# Per-exchange quirks are data: the params that look an order up by our client id.
+FETCH_BY_CLIENT_ID: dict[Exchange, str] = {
+    Exchange.BINANCE: "origClientOrderId",
+    Exchange.BYBIT: "orderLinkId",
+    Exchange.OKX: "clOrdId",
+    Exchange.BITGET: "clientOid",
+}
+
+_CCXT_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
+                "cancelled": OrderStatus.CANCELED, "expired": OrderStatus.CANCELED,
+                "rejected": OrderStatus.REJECTED}
+
+
+def parse_ccxt_order(raw: Mapping[str, Any], exchange: Exchange, instrument: Instrument, *,
+                     client_order_id: str, side: Side, order_type: OrderType, amount: Decimal,
+                     price: Decimal | None, paper: bool = False) -> OrderResult:
+    """A ccxt unified order -> OrderResult (ccxt floats read back through their repr)."""
+    filled = _dec(raw.get("filled")) or ZERO
+    average = _dec(raw.get("average"))
+    if average is None and filled > 0:
+        cost = _dec(raw.get("cost"))
+        average = cost / filled if cost else _dec(raw.get("price"))
+    status = _CCXT_STATUS.get(str(raw.get("status") or "").lower(), OrderStatus.OPEN)
+    requested = _dec(raw.get("amount")) or amount
+    if status is OrderStatus.FILLED and filled < requested:
+        status = OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.CANCELED and filled > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    fee_total = ZERO
+    fee_currency = None
+    for fee in raw.get("fees") or ([raw["fee"]] if raw.get("fee") else []):
+        if fee and fee.get("cost") is not None:
+            fee_total += _dec(fee["cost"]) or ZERO
+            fee_currency = fee.get("currency") or fee_currency
+    return OrderResult(
+        exchange=exchange, instrument=instrument, client_order_id=str(raw.get("clientOrderId") or client_order_id),
+        order_id=str(raw["id"]) if raw.get("id") is not None else None, side=side, type=order_type,
+        amount=requested, price=price, status=status, filled=filled, average=average, fee=fee_total,
+        fee_currency=fee_currency, paper=paper, ts=int(raw.get("timestamp") or now_ms()),
+    )
+
+
+class LiveVenue:
+    """An exchange account over ccxt.pro; every call goes through `connectivity.call`."""
+
+    paper = False
+
+    def __init__(self, exchange: Exchange | str, credentials: dict[str, str] | None = None) -> None:
+        self.exchange = Exchange(exchange)
+        self.client = connectivity.async_client(self.exchange, credentials or credentials_from_env(self.exchange))
+        self._markets = _CcxtMarkets(self.exchange, self.client)
+        self._sent: dict[str, tuple[Side, OrderType, Decimal, Decimal | None]] = {}
+
+    async def rules(self, instrument: Instrument) -> MarketRules:
+        return await self._markets.rules(instrument)
+
+    def amount_to_precision(self, instrument: Instrument, qty: Decimal) -> Decimal:
+        return self._markets.amount(instrument, qty)
+
+    def price_to_precision(self, instrument: Instrument, price: Decimal) -> Decimal:
+        return self._markets.price(instrument, price)
+
+    async def create_order(
+        self, instrument: Instrument, side: Side | str, qty: Decimal, *,
+        order_type: OrderType | str = OrderType.MARKET, price: Decimal | None = None, client_order_id: str,
+    ) -> OrderResult:
+        side, order_type = Side(side), OrderType(order_type)
+        rules = await self.rules(instrument)
+        amount = self.amount_to_precision(instrument, qty)
+        limit = self.price_to_precision(instrument, price) if price is not None else None
+        check_minimums(rules, amount, limit)
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if order_type is OrderType.LIMIT:
+            params["timeInForce"] = "IOC"
+        raw = await connectivity.call(
+            self.exchange, self.client.create_order, rules.unified, order_type.value, side.value,
+            float(amount), None if limit is None else float(limit), params,
+        )
+        self._sent[client_order_id] = (side, order_type, amount, limit)
+        result = parse_ccxt_order(raw, self.exchange, instrument, client_order_id=client_order_id, side=side,
+                                  order_type=order_type, amount=amount, price=limit)
+        # Many venues acknowledge before matching: read the order back for its fills.
+        if result.status is OrderStatus.OPEN or result.filled == 0:
+            fetched = await self.fetch_order(instrument, client_order_id)
+            if fetched is not None:
+                return fetched
+        return result
+
+    async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
+        rules = await self.rules(instrument)
+        params = {FETCH_BY_CLIENT_ID[self.exchange]: client_order_id}
+        try:
+            raw = await self.client.fetch_order(None, rules.unified, params)
+        except ccxt.OrderNotFound:
+            return None
+        except Exception as exc:
+            raise connectivity.translate(exc, self.exchange) from exc
+        side = Side(str(raw.get("side") or "buy").lower())
+        order_type = OrderType.LIMIT if str(raw.get("type") or "").lower() == "limit" else OrderType.MARKET
+        amount = _dec(raw.get("amount")) or ZERO
+        return parse_ccxt_order(raw, self.exchange, instrument, client_order_id=client_order_id, side=side,
+                                order_type=order_type, amount=amount, price=_dec(raw.get("price")))
+
+    async def cancel_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
+        rules = await self.rules(instrument)
+        params = {FETCH_BY_CLIENT_ID[self.exchange]: client_order_id, "clientOrderId": client_order_id}
+        try:
+            await self.client.cancel_order(None, rules.unified, params)
+        except ccxt.OrderNotFound:
+            pass  # already done (filled, expired) or never arrived: the fetch below says which
+        except Exception as exc:
+            raise connectivity.translate(exc, self.exchange) from exc
+        return await self.fetch_order(instrument, client_order_id)
+
+    async def fetch_balance(self) -> dict[str, Decimal]:
+        raw = await connectivity.call(self.exchange, self.client.fetch_balance)
+        free = raw.get("free") or {}
+        return {asset: d for asset, value in free.items() if (d := _dec(value)) is not None and d != 0}
+
+    async def fetch_positions(self) -> list[dict[str, Any]]:
+        raw = await connectivity.call(self.exchange, self.client.fetch_positions)
+        out = []
+        for pos in raw:
+            contracts = _dec(pos.get("contracts")) or ZERO
+            if contracts == 0:
+                continue
+            sign = -1 if pos.get("side") == "short" else 1
+            out.append({"symbol": pos.get("symbol"), "qty": contracts * sign,
+                        "entryPrice": _dec(pos.get("entryPrice")), "paper": False})
+        return out
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def credentials_from_env(exchange: Exchange) -> dict[str, str]:
+    name = exchange.value.upper()
+    creds = {
+        "apiKey": os.environ.get(f"{name}_API_KEY", ""),
+        "secret": os.environ.get(f"{name}_API_SECRET", "") or os.environ.get(f"{name}_SECRET", ""),
+        "password": os.environ.get(f"{name}_PASSPHRASE", ""),
+    }
+    return {k: v for k, v in creds.items() if v}
+
+
+# --------------------------------------------------------------------------- paper
+
+DEFAULT_STARTING_FUNDS = {"USDT": "100000", "BTC": "1", "ETH": "10"}
+
+
+def paper_starting_funds(exchange: Exchange) -> dict[str, Decimal]:
+    """`PAPER_STARTING_FUNDS`: either `{asset: amount}` for every exchange, or `{exchange: {asset: amount}}`."""
+    configured: Mapping[str, Any] = getattr(settings, "PAPER_STARTING_FUNDS", DEFAULT_STARTING_FUNDS)
+    if exchange.value in configured and isinstance(configured[exchange.value], Mapping):
+        configured = configured[exchange.value]
+    elif any(isinstance(v, Mapping) for v in configured.values()):
+        configured = {}
+    return {asset: Decimal(str(amount)) for asset, amount in configured.items()}
+
+
+def walk_book(levels: list[tuple[Decimal, Decimal]], qty: Decimal, side: Side,
+              limit: Decimal | None) -> list[tuple[Decimal, Decimal]]:
+    """Take up to `qty` from best-first levels, not past `limit`: the paper matching engine."""
+    taken: list[tuple[Decimal, Decimal]] = []
+    remaining = qty
+    for price, size in levels:
+        if remaining <= 0:
+            break
+        if size <= 0:
+            continue
+        if limit is not None and (price > limit if side is Side.BUY else price < limit):
+            break
+        take = min(size, remaining)
+        taken.append((price, take))
+        remaining -= take
+    return taken
+
+
+class PaperVenue:
+    """Fills against the live cached book; balances and orders kept per exchange in Redis.
+
+    Market orders walk the whole side; limit orders (IOC) walk it up to the limit price; a
+    short book fills partially and the rest is cancelled. The taker fee of the market is
+    charged in the quote currency. `PAPER_LATENCY_MS` delays the fill (the book is read
+    after the delay, as a real order would meet it). Linear contracts keep a signed
+    position with an average entry; realised PnL goes to the quote balance. Quantities
+    are base units, as in Binance and Bybit books (OKX/Bitget swaps quote contracts).
+    """
+
+    paper = True
+
+    def __init__(self, exchange: Exchange | str) -> None:
+        self.exchange = Exchange(exchange)
+        self.client = connectivity.async_client(self.exchange)  # public: markets only
+        self._markets = _CcxtMarkets(self.exchange, self.client)
+        self._redis: Any = None
+
+    # -- keys
+    def _k(self, *parts: str) -> str:
+        return key("paper", self.exchange.value, *parts)
+
+    def _r(self) -> Any:
+        if self._redis is None:
+            self._redis = get_async_redis()
+        return self._redis
+
+    async def rules(self, instrument: Instrument) -> MarketRules:
+        return await self._markets.rules(instrument)
+
+    def amount_to_precision(self, instrument: Instrument, qty: Decimal) -> Decimal:
+        return self._markets.amount(instrument, qty)
+
+    def price_to_precision(self, instrument: Instrument, price: Decimal) -> Decimal:
+        return self._markets.price(instrument, price)
+
+    async def _ensure_funds(self) -> None:
+        redis = self._r()
+        if await redis.hsetnx(self._k("balances"), "__initialised__", "1"):
+            funds = paper_starting_funds(self.exchange)
+            if funds:
+                await redis.hset(self._k("balances"), mapping={a: str(v) for a, v in funds.items()})
+
+    async def create_order(
+        self, instrument: Instrument, side: Side | str, qty: Decimal, *,
+        order_type: OrderType | str = OrderType.MARKET, price: Decimal | None = None, client_order_id: str,
+    ) -> OrderResult:
+        side, order_type = Side(side), OrderType(order_type)
+        if order_type is OrderType.LIMIT and price is None:
+            raise ValidationFailed("a limit order needs a price")
+        rules = await self.rules(instrument)
+        amount = self.amount_to_precision(instrument, qty)
+        limit = self.price_to_precision(instrument, price) if price is not None else None
+        existing = await self.fetch_order(instrument, client_order_id)
+        if existing is not None:
+            return existing
+        latency = float(getattr(settings, "PAPER_LATENCY_MS", 20)) / 1000
+        if latency > 0:
+            await asyncio.sleep(latency)
+        redis = self._r()
+        async with redis.lock(self._k("lock"), timeout=10, blocking_timeout=10):
+            existing = await self.fetch_order(instrument, client_order_id)
+            if existing is not None:  # a concurrent duplicate got there first
+                return existing
+            book = await self._book(instrument)
+            reference = limit if limit is not None else (book.best_ask if side is Side.BUY else book.best_bid)
+            check_minimums(rules, amount, reference)
+            levels = book.asks if side is Side.BUY else book.bids
+            taken = walk_book(list(levels), amount, side, limit if order_type is OrderType.LIMIT else None)
+            fills = tuple(VenueFill(p, q, p * q * rules.taker_fee) for p, q in taken)
+            filled = sum((f.qty for f in fills), ZERO)
+            notional = sum((f.price * f.qty for f in fills), ZERO)
+            fee = sum((f.fee for f in fills), ZERO)
+            if filled == amount:
+                status = OrderStatus.FILLED
+            elif filled > 0:
+                status = OrderStatus.PARTIALLY_FILLED
+            else:
+                status = OrderStatus.CANCELED
+            await self._ensure_funds()
+            if filled > 0:
+                await self._settle(instrument, side, filled, notional, fee)
+            result = OrderResult(
+                exchange=self.exchange, instrument=instrument, client_order_id=client_order_id,
+                order_id=f"paper-{client_order_id}", side=side, type=order_type, amount=amount, price=limit,
+                status=status, filled=filled, average=(notional / filled) if filled else None,
+                fee=fee, fee_currency=split_symbol(instrument.symbol)[1], paper=True, fills=fills,
+            )
+            await redis.set(self._k("orders", client_order_id), json.dumps(result.to_json()))
+        logger.info("paper order", extra={"event": "paper_order", "exchange": self.exchange.value,
+                                          "symbol": instrument.symbol, "success": filled > 0})
+        return result
+
+    async def _book(self, instrument: Instrument) -> OrderBook:
+        book = await aread_book(instrument, self._r())
+        if book is None:
+            raise ExchangeUnavailable(f"no live order book for {instrument.key}; paper fills need one")
+        max_age_ms = float(getattr(settings, "MARKETDATA_STALE_SECONDS", 10.0)) * 1000
+        if book.age_ms() > max_age_ms:
+            raise ExchangeUnavailable(f"the order book for {instrument.key} is stale ({book.age_ms()} ms)")
+        if book.is_crossed:
+            raise ExchangeUnavailable(f"the order book for {instrument.key} is crossed")
+        return book
+
+    async def _settle(self, instrument: Instrument, side: Side, qty: Decimal, notional: Decimal,
+                      fee: Decimal) -> None:
+        """Move balances (spot) or the position (linear); refuse what the account cannot pay."""
+        redis = self._r()
+        base, quote = split_symbol(instrument.symbol)
+        balances = {k.decode(): Decimal(v.decode()) for k, v in (await redis.hgetall(self._k("balances"))).items()
+                    if k != b"__initialised__"}
+        quote_free = balances.get(quote, ZERO)
+        if instrument.type is MarketType.SPOT:
+            base_free = balances.get(base, ZERO)
+            if side is Side.BUY:
+                if quote_free < notional + fee:
+                    raise InsufficientFunds(f"paper {self.exchange}: {quote_free} {quote} free, "
+                                            f"{notional + fee:.8f} needed")
+                updates = {quote: quote_free - notional - fee, base: base_free + qty}
+            else:
+                if base_free < qty:
+                    raise InsufficientFunds(f"paper {self.exchange}: {base_free} {base} free, {qty} needed")
+                if quote_free + notional < fee:
+                    raise InsufficientFunds(f"paper {self.exchange}: cannot pay the fee in {quote}")
+                updates = {quote: quote_free + notional - fee, base: base_free - qty}
+            await redis.hset(self._k("balances"), mapping={a: str(v) for a, v in updates.items()})
+            return
+        if quote_free < fee:
+            raise InsufficientFunds(f"paper {self.exchange}: {quote_free} {quote} free, fee {fee:.8f} needed")
+        raw = await redis.hget(self._k("positions"), instrument.symbol)
+        pos = json.loads(raw) if raw else {"qty": "0", "entry": "0"}
+        held, entry = Decimal(pos["qty"]), Decimal(pos["entry"])
+        delta = qty * side.sign
+        price = notional / qty
+        realised = ZERO
+        if held == 0 or (held > 0) == (delta > 0):
+            new_qty = held + delta
+            entry = (abs(held) * entry + qty * price) / abs(new_qty)
+        else:
+            closing = min(abs(held), qty)
+            realised = (price - entry) * closing * (1 if held > 0 else -1)
+            new_qty = held + delta
+            if new_qty != 0 and (new_qty > 0) != (held > 0):
+                entry = price  # flipped through zero: the remainder opened at this price
+            elif new_qty == 0:
+                entry = ZERO
+        await redis.hset(self._k("balances"), quote, str(quote_free - fee + realised))
+        await redis.hset(self._k("positions"), instrument.symbol,
+                         json.dumps({"qty": str(new_qty), "entry": str(entry)}))
+
+    async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
+        raw = await self._r().get(self._k("orders", client_order_id))
+        return OrderResult.from_json(json.loads(raw)) if raw else None
+
+    async def cancel_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
+        """Paper orders are immediate-or-cancel: nothing is left working to cancel."""
+        return await self.fetch_order(instrument, client_order_id)
+
+    async def fetch_balance(self) -> dict[str, Decimal]:
+        await self._ensure_funds()
+        raw = await self._r().hgetall(self._k("balances"))
+        return {k.decode(): Decimal(v.decode()) for k, v in raw.items() if k != b"__initialised__"}
+
+    async def fetch_positions(self) -> list[dict[str, Any]]:
+        raw = await self._r().hgetall(self._k("positions"))
+        out = []
+        for symbol, value in raw.items():
+            pos = json.loads(value)
+            if Decimal(pos["qty"]) != 0:
+                out.append({"symbol": symbol.decode(), "qty": Decimal(pos["qty"]),
+                            "entryPrice": Decimal(pos["entry"]), "paper": True})
+        return out
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+
+def has_trading_keys(exchange: Exchange) -> bool:
+    try:
+        from exchanges.status import has_trading_keys as status_has_keys
+    except ImportError:  # pragma: no cover - the status module predates nothing here
+        return bool(os.environ.get(f"{exchange.value.upper()}_API_KEY", "").strip())
+    return status_has_keys(exchange)
+
+
+def is_paper(exchange: Exchange | str) -> bool:
+    return not has_trading_keys(Exchange(exchange))
+
+
+def venue_for(exchange: Exchange | str) -> Venue:
+    """Live when the exchange has trading keys, paper otherwise. The caller closes it."""
+    exchange = Exchange(exchange)
+    if has_trading_keys(exchange):
+        return LiveVenue(exchange)
+    return PaperVenue(exchange)
+
+
