@@ -314,3 +314,10 @@ def test_the_bybit_guard_catches_a_skipped_update() -> None:
     client.handle_order_book(ws, msg("snapshot", 500))
     client.handle_order_book(ws, msg("delta", 501))
     assert client.handled == [100, 101, 500, 501]
+
+
+async def test_a_subscription_that_never_delivers_is_stale(harness: Harness, start: Runner) -> None:
+    service, _, _ = await start(stale_seconds=0.2, watchdog_seconds=0.02)
+    await eventually(lambda: harness.of("engine_alert"))
+    assert harness.of("engine_alert")[0]["code"] == STREAM_STALE
+    assert service.streams[BTC_SPOT].status.state is StreamState.STALE

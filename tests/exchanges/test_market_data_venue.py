@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from arbsite.redis_client import get_async_redis
-from exchanges.market_data import STREAM_STALE, MarketData
+from exchanges.market_data import SEQUENCE_GAP, STREAM_STALE, MarketData
 from exchanges.order_books import StreamState, read_book, read_stream_statuses
 from exchanges.symbols import Exchange, Instrument, MarketType
 from tests.exchanges.stubs import eventually
@@ -119,3 +119,16 @@ def _counter(name: str) -> int:
     from arbsite import metrics
 
     return metrics.counter(name)
+
+
+@pytest.mark.parametrize(("instrument", "stream"), [(BINANCE_BTC, "btcusdt@depth"), (BYBIT_BTC, "BTCUSDT")])
+async def test_a_sequence_gap_is_reported_and_resynced(venue_factory, run_marketdata, instrument: Instrument,  # type: ignore[no-untyped-def]
+                                                       stream: str) -> None:
+    emulator = venue_factory(speed=1.0)
+    _service, recorder = await run_marketdata({instrument}, stale_seconds=5.0)
+    await eventually(lambda: is_live(instrument), timeout=20)
+    emulator.inject(instrument.exchange.value, "gap", stream=stream, after=3)
+    await eventually(lambda: any(a["code"] == SEQUENCE_GAP for a in recorder.of("engine_alert")), timeout=10)
+    await eventually(lambda: is_live(instrument), timeout=15)
+    book = read_book(instrument)
+    assert book is not None and not book.is_crossed
