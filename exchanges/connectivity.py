@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -44,7 +45,10 @@ CAPABILITIES: dict[Exchange, dict[str, Any]] = {
 
 # Markets are loaded once per process and shared by every client made afterwards.
 _MARKETS: dict[Exchange, tuple[dict[str, Any], dict[str, Any] | None, float]] = {}
-_MARKET_LOCKS: dict[Exchange, asyncio.Lock] = {}
+# asyncio locks belong to one event loop; short-lived loops (sync views) each get their own.
+_MARKET_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Exchange, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 MARKETS_MAX_AGE_SECONDS = 3600.0
 
 
@@ -130,7 +134,8 @@ async def load_markets(client: Any, exchange: Exchange) -> dict[str, Any]:
         if not client.markets:
             client.set_markets(cached[0], cached[1])
         return cached[0]
-    lock = _MARKET_LOCKS.setdefault(exchange, asyncio.Lock())
+    locks = _MARKET_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.setdefault(exchange, asyncio.Lock())
     async with lock:
         cached = _MARKETS.get(exchange)
         if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:

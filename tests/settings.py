@@ -12,6 +12,6 @@ from arbsite.settings import CACHES, CHANNEL_LAYERS
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Keep test keys apart from a desk running on the same Redis.
-_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_worker = os.environ.get("PYTEST_XDIST_WORKER") or f"pid{os.getpid()}"
 CACHES["default"]["KEY_PREFIX"] = f"arbsite-test-{_worker}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"arbsite-test-{_worker}:ws"
