@@ -148,7 +148,10 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Safety net for event-driven detection, and the REST fallback when a stream is stale.
+    "poll-pairs": {"task": "trading.poll_pairs", "schedule": env.float("POLL_PAIRS_SECONDS", default=2.0)},
+}
 
 # Exchanges and market data.
 SUPPORTED_EXCHANGES = ("binance", "bybit", "okx", "bitget")
