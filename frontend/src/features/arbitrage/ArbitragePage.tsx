@@ -97,8 +97,7 @@ export function ArbitragePage() {
   const { message } = App.useApp();
 
   const toggle = async (pair: PairRow, field: "enabled" | "autoExecute", value: boolean) => {
-    const { lastOpportunity: _ignored, ...plain } = pair;
-    const result = await updatePair({ ...plain, [field]: value });
+    const result = await updatePair({ ...pair, [field]: value });
     if ("error" in result && result.error) message.error(describeError(result.error));
   };
 

@@ -8,6 +8,21 @@ export const SPREAD_HISTORY_LIMIT = 600;
 
 export type PairRow = Pair & { lastOpportunity?: OpportunityEvent };
 
+/** Exactly the contract's fields: the backend's strict serializer rejects anything else. */
+export function pairBody(p: PairInput): PairInput {
+  const leg = (l: Pair["leg1"]) => ({ exchange: l.exchange, symbol: l.symbol, type: l.type });
+  return {
+    leg1: leg(p.leg1),
+    leg2: leg(p.leg2),
+    threshold: p.threshold,
+    qty: p.qty,
+    totalAmount: p.totalAmount,
+    direction: p.direction,
+    enabled: p.enabled,
+    ...(p.autoExecute === undefined ? {} : { autoExecute: p.autoExecute }),
+  };
+}
+
 export function legKey(leg: Pair["leg1"]): string {
   return symbolKey(leg.exchange, leg.type, leg.symbol);
 }
@@ -82,11 +97,11 @@ export const arbitrageApi = api.injectEndpoints({
       },
     }),
     createPair: build.mutation<{ id: string }, PairInput>({
-      query: (body) => ({ url: "/monitoring/pairs", method: "POST", body }),
+      query: (pair) => ({ url: "/monitoring/pairs", method: "POST", body: pairBody(pair) }),
       invalidatesTags: [{ type: "Pair", id: "LIST" }],
     }),
     updatePair: build.mutation<unknown, Pair>({
-      query: ({ id, ...body }) => ({ url: `/monitoring/pairs/${encodeURIComponent(id)}`, method: "PUT", body }),
+      query: (pair) => ({ url: `/monitoring/pairs/${encodeURIComponent(pair.id)}`, method: "PUT", body: pairBody(pair) }),
       // Switches flip at once; a failure rolls back and the caller shows the error.
       async onQueryStarted(pair, { dispatch, queryFulfilled }) {
         const patch = dispatch(
@@ -134,8 +149,12 @@ export const arbitrageApi = api.injectEndpoints({
           data.snapshotError = { code: result.error.code, message: result.error.message };
           return { data };
         }
-        asList<Book>(result.data).forEach((book, index) => {
+        asList<Book & { error?: { code: string; message: string } }>(result.data).forEach((book, index) => {
           const item = items[index];
+          if (book.error) {
+            data.snapshotError ??= { code: book.error.code, message: `${item?.exchange} ${item?.symbol}: ${book.error.message}` };
+            return;
+          }
           const bid = book.bids?.[0]?.[0];
           const ask = book.asks?.[0]?.[0];
           if (!item || bid === undefined || ask === undefined) return;

@@ -16,12 +16,27 @@ export function VenueTag({ venue }: { venue?: string }) {
   return null;
 }
 
-function health(ex: ExchangeStatus): { status: "success" | "warning" | "error"; text: string } {
-  if (ex.reachable === false || !ex.connected) return { status: "error", text: "unreachable" };
+type Health = { status: "success" | "warning" | "error" | "default"; text: string };
+
+export function exchangeHealth(ex: ExchangeStatus): Health {
+  if (ex.reachable === false) return { status: "error", text: "unreachable" };
+  if (ex.websocket === "down") return { status: "error", text: "streams down (REST fallback)" };
+  if (ex.websocket === "degraded") return { status: "warning", text: "some streams down" };
   if (ex.lastUpdateAgeMs !== undefined && ex.lastUpdateAgeMs !== null && ex.lastUpdateAgeMs > STALE_MS) {
     return { status: "warning", text: `stale (${(ex.lastUpdateAgeMs / 1000).toFixed(1)} s)` };
   }
+  if (ex.reachable === null || ex.reachable === undefined || ex.websocket === "idle") {
+    return { status: "default", text: "idle (no legs watched)" };
+  }
   return { status: "success", text: "healthy" };
+}
+
+const WS_COLORS: Record<string, string> = { live: "green", degraded: "orange", down: "red", idle: "default" };
+const STREAM_COLORS: Record<string, string> = { live: "green", connecting: "blue", reconnecting: "orange", stale: "orange", error: "red" };
+
+function websocketLabel(ws: ExchangeStatus["websocket"]): string {
+  if (typeof ws === "boolean") return ws ? "live" : "down";
+  return ws ?? "idle";
 }
 
 export function ExchangeHealth() {
@@ -40,7 +55,8 @@ export function ExchangeHealth() {
       ) : null}
       <Row gutter={[12, 12]}>
         {(data ?? []).map((ex) => {
-          const h = health(ex);
+          const h = exchangeHealth(ex);
+          const wsLabel = websocketLabel(ex.websocket);
           return (
             <Col key={ex.name} xs={24} sm={12} lg={6}>
               <Card
@@ -64,7 +80,9 @@ export function ExchangeHealth() {
                     ) : (
                       <Tag color="blue">keys · live trading</Tag>
                     )}
-                    <Tag color={ex.websocket ? "green" : "orange"}>{ex.websocket ? "ws stream" : "REST fallback"}</Tag>
+                    <Tag color={WS_COLORS[wsLabel] ?? "default"} data-testid={`exchange-${ex.name}-ws`}>
+                      ws {wsLabel}
+                    </Tag>
                   </Space>
                   <Typography.Text type="secondary" style={{ fontSize: 12 }}>
                     {ex.streams?.length ?? 0} stream(s)
@@ -72,6 +90,22 @@ export function ExchangeHealth() {
                       ? ` · last update ${(ex.lastUpdateAgeMs / 1000).toFixed(1)} s ago`
                       : ""}
                   </Typography.Text>
+                  {(ex.streams ?? []).slice(0, 6).map((st) => (
+                    <Tooltip key={st.instrument} title={st.error ? `${st.error.code}: ${st.error.message}` : `${st.reconnects ?? 0} reconnect(s)`}>
+                      <div style={{ fontSize: 12, display: "flex", justifyContent: "space-between" }}>
+                        <span style={{ fontFamily: "monospace" }}>{st.instrument}</span>
+                        <Tag color={STREAM_COLORS[st.state] ?? "default"} style={{ marginInlineEnd: 0 }}>
+                          {st.state}
+                          {st.ageMs !== undefined && st.ageMs !== null ? ` ${(st.ageMs / 1000).toFixed(1)}s` : ""}
+                        </Tag>
+                      </div>
+                    </Tooltip>
+                  ))}
+                  {ex.lastError ? (
+                    <Typography.Text type="danger" style={{ fontSize: 12 }} data-testid={`exchange-${ex.name}-last-error`}>
+                      {ex.lastError.code}: {ex.lastError.message}
+                    </Typography.Text>
+                  ) : null}
                 </Space>
               </Card>
             </Col>

@@ -10,11 +10,11 @@ import type {
 } from "../../services/websocket";
 
 export interface ExchangeStream {
-  symbol?: string;
-  type?: string;
-  kind?: string;
+  instrument: string;
+  state: "connecting" | "live" | "stale" | "reconnecting" | "error" | string;
   ageMs?: number | null;
-  [key: string]: unknown;
+  reconnects?: number;
+  error?: { code: string; message: string } | null;
 }
 
 export interface ExchangeStatus {
@@ -22,10 +22,13 @@ export interface ExchangeStatus {
   connected: boolean;
   publicOnly: boolean;
   venue?: "live" | "emulator" | string;
-  reachable?: boolean;
-  websocket?: boolean | string;
+  /** null: nothing has been asked of this exchange yet. */
+  reachable?: boolean | null;
+  /** `idle` (nothing watched), `live`, `degraded` (some live) or `down`. */
+  websocket?: "idle" | "live" | "degraded" | "down" | string | boolean;
   lastUpdateAgeMs?: number | null;
-  streams?: Array<ExchangeStream | string>;
+  streams?: ExchangeStream[];
+  lastError?: { code: string; message: string; ts?: number } | null;
 }
 
 export interface AccountBalance {
