@@ -342,9 +342,8 @@ class LiveVenue:
 
     async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
         rules = await self.rules(instrument)
-        params = {FETCH_BY_CLIENT_ID[self.exchange]: client_order_id}
         try:
-            raw = await self.client.fetch_order(None, rules.unified, params)
+            raw = await self._fetch_by_client_id(instrument, rules.unified, client_order_id)
         except ccxt.OrderNotFound:
             return None
         except Exception as exc:
@@ -354,6 +353,21 @@ class LiveVenue:
         amount = _dec(raw.get("amount")) or ZERO
         return parse_ccxt_order(raw, self.exchange, instrument, client_order_id=client_order_id, side=side,
                                 order_type=order_type, amount=amount, price=_dec(raw.get("price")))
+
+    async def _fetch_by_client_id(self, instrument: Instrument, unified: str, client_order_id: str) -> Any:
+        if self.exchange is Exchange.BYBIT:
+            # ccxt's bybit fetch_order always sends an orderId; ask v5 by orderLinkId directly
+            # (realtime covers open orders and the account's recent closed ones).
+            market = self.client.market(unified)
+            response = await self.client.privateGetV5OrderRealtime({
+                "category": "linear" if instrument.type is MarketType.LINEAR else "spot",
+                "symbol": market["id"], FETCH_BY_CLIENT_ID[self.exchange]: client_order_id,
+            })
+            rows = ((response or {}).get("result") or {}).get("list") or []
+            if not rows:
+                raise ccxt.OrderNotFound(f"bybit: no order {client_order_id}")
+            return self.client.parse_order(rows[0], market)
+        return await self.client.fetch_order(None, unified, {FETCH_BY_CLIENT_ID[self.exchange]: client_order_id})
 
     async def cancel_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
         rules = await self.rules(instrument)

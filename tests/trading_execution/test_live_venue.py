@@ -12,7 +12,7 @@ from arbsite.errors import RiskRejected
 from exchanges import venues
 from exchanges.symbols import Exchange
 from exchanges.venues import LiveVenue, OrderStatus, PaperVenue, venue_for
-from tests.trading_execution.helpers import BYBIT_LINEAR_BTC
+from tests.trading_execution.helpers import BINANCE_SPOT_BTC, BYBIT_LINEAR_BTC
 
 
 class StubCcxtClient:
@@ -35,6 +35,20 @@ class StubCcxtClient:
                  "fee": {"cost": 0.1, "currency": "USDT"}, "timestamp": 1726032003000}
         self.orders[params["clientOrderId"]] = order
         return order
+
+    async def privateGetV5OrderRealtime(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Bybit v5 /order/realtime, answered in v5's shape (fields as in Bybit's docs; stub values)."""
+        self.calls.append(("privateGetV5OrderRealtime", (params,)))
+        order = self.orders.get(params.get("orderLinkId", ""))
+        rows = [] if order is None else [{
+            "orderId": order["id"], "orderLinkId": order["clientOrderId"], "symbol": params["symbol"],
+            "side": order["side"].capitalize(), "orderType": order["type"].capitalize(),
+            "price": str(order["average"] or 0), "qty": str(order["amount"]), "cumExecQty": str(order["filled"]),
+            "cumExecValue": str(order["filled"] * (order["average"] or 0)), "avgPrice": str(order["average"] or ""),
+            "cumExecFee": "0.1", "orderStatus": "Filled", "timeInForce": "IOC",
+            "createdTime": "1726032003000", "updatedTime": "1726032003000",
+        }]
+        return {"retCode": 0, "retMsg": "OK", "result": {"category": params["category"], "list": rows}}
 
     async def fetch_order(self, id_: str | None, symbol: str, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("fetch_order", (id_, symbol, params)))
@@ -78,8 +92,25 @@ async def test_it_finds_an_order_by_client_id_with_the_exchange_param(live_bybit
     finally:
         await live_bybit.close()
     assert found is not None and found.client_order_id == "arbx2"
+    assert (found.status, found.side.value, found.filled) == (OrderStatus.FILLED, "buy", Decimal("0.01"))
     assert missing is None
-    assert ("fetch_order", (None, "BTC/USDT:USDT", {"orderLinkId": "arbx2"})) in live_bybit.client.calls
+    lookups = [c[1][0] for c in live_bybit.client.calls if c[0] == "privateGetV5OrderRealtime"]
+    assert lookups[-2:] == [{"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "arbx2"},
+                            {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "arbzz"}]
+
+
+async def test_it_finds_a_binance_order_by_orig_client_order_id() -> None:
+    venue = LiveVenue(Exchange.BINANCE, credentials={"apiKey": "stub", "secret": "stub"})
+    venue.client = StubCcxtClient(venue.client)
+    venue._markets.client = venue.client
+    try:
+        await venue.create_order(BINANCE_SPOT_BTC, "buy", Decimal("0.001"), order_type="limit",
+                                 price=Decimal("61837.64"), client_order_id="arbx4")
+        found = await venue.fetch_order(BINANCE_SPOT_BTC, "arbx4")
+    finally:
+        await venue.close()
+    assert found is not None and found.filled == Decimal("0.001")
+    assert ("fetch_order", (None, "BTC/USDT", {"origClientOrderId": "arbx4"})) in venue.client.calls
 
 
 async def test_it_refuses_below_the_minimum_before_sending(live_bybit: Any) -> None:
