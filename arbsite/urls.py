@@ -10,6 +10,7 @@ from arbsite.spa import spa_view
 api_patterns = [
     path("auth/", include("arbsite.auth_urls")),
     path("", include("exchanges.urls")),
+    path("", include("exchanges.account_urls")),
     path("", include("trading.urls")),
     path("", include("twap.urls")),
 ]

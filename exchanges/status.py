@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from django.conf import settings
@@ -18,9 +17,10 @@ MARKETDATA_DOWN = "MARKETDATA_DOWN"
 
 
 def has_trading_keys(exchange: Exchange | str) -> bool:
-    """True when an API key is configured for `exchange` (env `{EXCHANGE}_API_KEY` for now)."""
-    name = Exchange(exchange).value.upper()
-    return bool(os.environ.get(f"{name}_API_KEY", "").strip())
+    """True when `exchange` has complete trading keys (env first, then stored; see exchanges.credentials)."""
+    from exchanges.credentials import has_trading_keys as configured
+
+    return configured(exchange)
 
 
 def supported_exchanges() -> list[str]:
