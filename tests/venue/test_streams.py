@@ -138,7 +138,9 @@ async def test_it_closes_the_socket_when_the_recording_ends_and_replays_again_on
     try:
         with pytest.raises(ccxt.NetworkError):  # the socket closes after the last recorded event
             await watch_until(client, "BTC/USDT", None, lambda b: False)
-        venue.speed = 25.0  # slow enough that the REST snapshot arrives before this replay ends too
+        # Slow enough that the new REST snapshot (held back up to a second by ccxt's rate limiter)
+        # arrives before this replay ends too.
+        venue.speed = 10.0
         nonce, _, levels, _ = await watch_until(client, "BTC/USDT", None, lambda b: b["nonce"] is not None)
         assert levels == replay.binance_book_at(snapshot, events, market, update_id=nonce).top(20)
         assert nonce <= last
