@@ -301,7 +301,7 @@ class LiveVenue:
 
     def __init__(self, exchange: Exchange | str, credentials: dict[str, str] | None = None) -> None:
         self.exchange = Exchange(exchange)
-        self.client = connectivity.async_client(self.exchange, credentials or credentials_from_env(self.exchange))
+        self.client = connectivity.async_client(self.exchange, credentials or trading_credentials(self.exchange))
         self._markets = _CcxtMarkets(self.exchange, self.client)
         self._sent: dict[str, tuple[Side, OrderType, Decimal, Decimal | None]] = {}
 
@@ -406,9 +406,18 @@ def credentials_from_env(exchange: Exchange) -> dict[str, str]:
     creds = {
         "apiKey": os.environ.get(f"{name}_API_KEY", ""),
         "secret": os.environ.get(f"{name}_API_SECRET", "") or os.environ.get(f"{name}_SECRET", ""),
-        "password": os.environ.get(f"{name}_PASSPHRASE", ""),
+        "password": os.environ.get(f"{name}_API_PASSPHRASE", "") or os.environ.get(f"{name}_PASSPHRASE", ""),
     }
-    return {k: v for k, v in creds.items() if v}
+    return {k: v.strip() for k, v in creds.items() if v.strip()}
+
+
+def trading_credentials(exchange: Exchange) -> dict[str, str]:
+    """ccxt kwargs for the account: `exchanges.credentials` (env, then stored keys) when present."""
+    try:
+        from exchanges.credentials import credentials_for
+    except ImportError:  # the settings API's store is optional here
+        return credentials_from_env(exchange)
+    return credentials_for(exchange) or {}
 
 
 # --------------------------------------------------------------------------- paper

@@ -99,6 +99,7 @@ class Policy:
 
     leg_timeout: float
     slippage: Decimal  # fraction: 0.001 = 0.1 %
+    flatten_slippage: Decimal
     complete_attempts: int
     flatten_attempts: int
     leg_risk_seconds: float
@@ -110,6 +111,7 @@ class Policy:
         return cls(
             leg_timeout=float(getattr(settings, "EXECUTION_LEG_TIMEOUT_SECONDS", 8.0)),
             slippage=Decimal(str(getattr(settings, "EXECUTION_SLIPPAGE_PERCENT", "0.1"))) / HUNDRED,
+            flatten_slippage=Decimal(str(getattr(settings, "LEG_RISK_FLATTEN_SLIPPAGE_PERCENT", "1.0"))) / HUNDRED,
             complete_attempts=int(getattr(settings, "LEG_RISK_COMPLETE_ATTEMPTS", 2)),
             flatten_attempts=int(getattr(settings, "LEG_RISK_FLATTEN_ATTEMPTS", 3)),
             leg_risk_seconds=float(getattr(settings, "LEG_RISK_MAX_SECONDS", 30.0)),
@@ -300,6 +302,12 @@ class _Runner:
             raise RiskRejected(f"pair {pair.id} is disabled")
         inst1, inst2 = _instrument(self.ex, 1), _instrument(self.ex, 2)
         v1, v2 = self.venue(inst1.exchange), self.venue(inst2.exchange)
+        if v1.paper != v2.paper:
+            live, paper = (inst1, inst2) if v2.paper else (inst2, inst1)
+            raise RiskRejected(
+                f"{live.exchange} trades live but {paper.exchange} has no trading keys (paper): "
+                "a half-paper arbitrage would leave real one-sided exposure"
+            )
 
         async def gather() -> tuple[MarketRules, MarketRules, OrderBook | None, OrderBook | None]:
             r1, r2, b1, b2 = await asyncio.wait_for(
@@ -591,7 +599,7 @@ class _Runner:
             self._finish(ExecutionState.HEDGED)
             return
 
-        # Flatten: take the leading leg's excess back out (market order: certainty over price).
+        # Flatten: take the leading leg's excess back out (IOC at the book within the flatten cap).
         while imbalance() != 0:
             attempt = ex.orders.filter(purpose=OrderPurpose.FLATTEN).count()
             if attempt >= self.policy.flatten_attempts:
@@ -627,26 +635,31 @@ class _Runner:
     def _resolution_order(
         self, leg: int, side: Side, gap: Decimal, purpose: OrderPurpose, attempt: int
     ) -> ExecutionOrder | None:
-        """A completion (aggressive limit) or flatten (market) order, persisted before sending."""
+        """A completion or flatten order (limit IOC inside its cap), persisted before sending."""
         inst = _instrument(self.ex, leg)
         venue = self.venue(inst.exchange)
         try:
             rules = self.run(asyncio.wait_for(venue.rules(inst), timeout=self.policy.leg_timeout))
             qty = venue.amount_to_precision(inst, gap)
             price: Decimal | None = None
-            order_type = OrderType.MARKET
+            order_type = OrderType.LIMIT
             if purpose is OrderPurpose.COMPLETE:
+                # Aggressive, but never worse than the slippage cap around what we expected.
                 reference = self.ex.expected_buy_price if side is Side.BUY else self.ex.expected_sell_price
-                if reference is None:
-                    raise RiskRejected("no expected price to cap the completion order")
-                cap = 1 + self.policy.slippage if side is Side.BUY else 1 - self.policy.slippage
-                price = venue.price_to_precision(inst, reference * cap)
-                order_type = OrderType.LIMIT
-            reference_price = price
-            if reference_price is None:
+                slippage = self.policy.slippage
+            else:
+                # Flatten at the book as it is now, within the (wider) flatten cap.
                 book = self.run(aread_book(inst))
-                if book is not None:
-                    reference_price = book.best_ask if side is Side.BUY else book.best_bid
+                reference = (book.best_ask if side is Side.BUY else book.best_bid) if book is not None else None
+                slippage = self.policy.flatten_slippage
+            if reference is None:
+                if purpose is OrderPurpose.COMPLETE:
+                    raise RiskRejected("no expected price to cap the completion order")
+                order_type = OrderType.MARKET  # no book to price it: take what is there
+            else:
+                cap = 1 + slippage if side is Side.BUY else 1 - slippage
+                price = venue.price_to_precision(inst, reference * cap)
+            reference_price = price if price is not None else reference
             check_minimums(rules, qty, reference_price)
         except (ApiError, TimeoutError) as exc:
             detail = exc.detail if isinstance(exc, ApiError) else "timed out"

@@ -257,3 +257,18 @@ def test_both_legs_failing_leaves_nothing(pair: Any, books: Any) -> None:
     assert execution.error_code == "UPSTREAM_ERROR"
     assert execution.leg_risk_steps.count() == 0
     assert net_exposure()["venues"] == []
+
+
+def test_it_refuses_half_paper_half_live(pair: Any, books: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    class LiveLookingStubVenue(StubVenue):
+        """A stub that claims to be live, to check the mixed-mode guard (sends nothing)."""
+
+    def factory(exchange: Exchange) -> StubVenue:
+        venue = LiveLookingStubVenue(exchange) if exchange is Exchange.BYBIT else StubVenue(exchange)
+        venue.paper = exchange is not Exchange.BYBIT
+        return venue
+
+    execution = execute(create_execution(pair).id, venue_factory=factory)
+    assert execution is not None and execution.state == ExecutionState.REJECTED
+    assert "has no trading keys" in execution.error_message
+    assert execution.orders.count() == 0

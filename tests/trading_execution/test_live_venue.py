@@ -124,6 +124,7 @@ async def test_it_refuses_below_the_minimum_before_sending(live_bybit: Any) -> N
     assert live_bybit.client.calls == []
 
 
+@pytest.mark.django_db
 async def test_it_chooses_paper_without_keys_and_live_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
     paper = venue_for("binance")
     monkeypatch.setenv("BINANCE_API_KEY", "k")
