@@ -847,7 +847,9 @@ def _leg_result(execution: Execution, orders: list[ExecutionOrder], leg: int) ->
         }
     )
     if entry.error_code or entry.error_message:
-        out["error"] = {"code": entry.error_code or ErrorCode.UPSTREAM_ERROR, "message": entry.error_message}
+        code = entry.error_code or ErrorCode.UPSTREAM_ERROR
+        out.update({"code": code, "message": entry.error_message,
+                    "error": {"code": code, "message": entry.error_message}})
     return out
 
 

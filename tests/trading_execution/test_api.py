@@ -39,6 +39,26 @@ def test_it_executes_a_pair_and_answers_in_the_contract_shape(api: Any, pair: An
     assert data["spreadPercent"] == pytest.approx(data["spread"] / data["leg2"]["price"] * 100)
 
 
+def test_a_failed_leg_carries_its_code_and_message(api: Any, pair: Any, data_dir: Path, published: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from exchanges.symbols import Exchange
+    from tests.trading_execution.helpers import StubVenue
+
+    def factory(exchange: Exchange) -> StubVenue:
+        return StubVenue(exchange, reject=exchange is Exchange.BINANCE)  # FailingVenue role for leg 2
+
+    monkeypatch.setattr("trading.execution.venue_for", factory)
+    write_recorded_book(data_dir, BYBIT_LINEAR_BTC)
+    write_recorded_book(data_dir, BINANCE_SPOT_BTC)
+    data = api.post(f"/api/arbitrage/execute/{pair.id}").json()["data"]
+    assert data["state"] == "flattened"
+    assert data["leg1"]["success"] is True
+    assert data["leg2"]["success"] is False and data["leg2"]["code"] == "UPSTREAM_ERROR"
+    assert "rejected" in data["leg2"]["message"]
+    assert [s["action"] for s in data["legRisk"]][-1] == "flattened"
+    assert isinstance(data["pnl"], float)
+
+
 def test_it_answers_risk_rejected_with_the_reason(api: Any, pair: Any, data_dir: Path) -> None:
     write_recorded_book(data_dir, BINANCE_LINEAR_BTC, as_instrument=BYBIT_LINEAR_BTC)
     write_recorded_book(data_dir, BINANCE_SPOT_BTC)
