@@ -595,6 +595,11 @@ class _Runner:
                 order=order,
             )
         if imbalance() == 0:
+            if ex.orders.filter(purpose=OrderPurpose.FLATTEN, filled_qty__gt=0).exists():
+                # A rerun after the flatten filled but before it was marked done.
+                self._step(LegRiskAction.FLATTENED, ZERO, "filled exposure flattened; no position left")
+                self._finish(ExecutionState.FLATTENED)
+                return
             self._step(LegRiskAction.COMPLETED, ZERO, "missing leg completed; hedged", alert="info")
             self._finish(ExecutionState.HEDGED)
             return

@@ -272,3 +272,28 @@ def test_it_refuses_half_paper_half_live(pair: Any, books: Any, monkeypatch: pyt
     assert execution is not None and execution.state == ExecutionState.REJECTED
     assert "has no trading keys" in execution.error_message
     assert execution.orders.count() == 0
+
+
+def test_a_crash_after_the_flatten_filled_ends_flattened(pair: Any, books: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trading import execution as engine
+
+    def factory(exchange: Exchange) -> StubVenue:
+        return StubVenue(exchange, reject=exchange is Exchange.BINANCE)
+
+    real_finish = engine._Runner._finish
+    crashed: list[bool] = []
+
+    def crash_once(self: Any, state: Any, **kwargs: Any) -> None:
+        if state == ExecutionState.FLATTENED and not crashed:
+            crashed.append(True)
+            raise SimulatedCrash("worker killed before marking the execution done")
+        real_finish(self, state, **kwargs)
+
+    monkeypatch.setattr(engine._Runner, "_finish", crash_once)
+    execution = create_execution(pair)
+    with pytest.raises(SimulatedCrash):
+        execute(execution.id, venue_factory=factory)
+    resumed = execute(execution.id, venue_factory=factory, lease_seconds=0)
+    assert resumed is not None and resumed.state == ExecutionState.FLATTENED
+    assert resumed.orders.filter(purpose=OrderPurpose.FLATTEN).count() == 1  # not flattened twice
+    assert net_exposure()["venues"] == []
