@@ -57,3 +57,7 @@ class TradingConfig(AppConfig):
         register = getattr(market_data, "register_instrument_source", None)
         if register is not None:
             register(enabled_pair_instruments)
+        # Opportunity detection: the record model, the `trading.poll_pairs` sweep, the book listener.
+        from trading.detection import install
+
+        install()
