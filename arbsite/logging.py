@@ -30,25 +30,59 @@ STRUCTURED_FIELDS = (
     "detail",
 )
 
+# Credential-looking names in `name=value`, `"name": "value"` or `'name': 'value'` form,
+# including every exchange's auth headers as ccxt logs them (its DEBUG request lines).
+_SECRET_NAMES = (
+    r"api_?key|apiKey|secret|passphrase|password|signature|sign|"
+    r"X-MBX-APIKEY|X-BAPI-API-KEY|X-BAPI-SIGN|OK-ACCESS-KEY|OK-ACCESS-SIGN|OK-ACCESS-PASSPHRASE|"
+    r"ACCESS-KEY|ACCESS-SIGN|ACCESS-PASSPHRASE"
+)
 _SECRET_PATTERNS = [
-    re.compile(r'("?(?:api_?key|apiKey|secret|passphrase|password|signature|X-MBX-APIKEY|X-BAPI-API-KEY|X-BAPI-SIGN)"?\s*[:=]\s*"?)([^"&,\s}]+)', re.I),
+    re.compile(r"""(["']?\b(?:""" + _SECRET_NAMES + r""")["']?\s*[:=]\s*["']?)([^"'&,\s}]+)""", re.I),
+    re.compile(r"""(["']?Authorization["']?\s*[:=]\s*["']?(?:(?:Token|Bearer|Basic)\s+)?)([^"'&,\s}]+)""", re.I),
 ]
+
+# Values known to be secrets (trading keys as exchanges.credentials reads them): masked
+# wherever they appear, whatever surrounds them.
+_KNOWN_SECRETS: set[str] = set()
+MIN_KNOWN_SECRET_LENGTH = 6
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value in every log line from now on (call it for each key a process loads)."""
+    if value and len(value) >= MIN_KNOWN_SECRET_LENGTH:
+        _KNOWN_SECRETS.add(value)
 
 
 def redact(text: str) -> str:
+    for value in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, "***")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + "***", text)
     return text
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Last line of defence: masks anything that looks like a credential in a log line."""
+    """Last line of defence: masks anything that looks like a credential in a log line.
+
+    The message is formatted here (arguments of any type, e.g. the header dicts ccxt logs)
+    and the traceback text too, so handlers after this one only ever see the masked text.
+    """
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)  # type: ignore[assignment]
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from arbsite.errors import ApiError, ValidationFailed
+from arbsite.logging import register_secret
 from arbsite.redis_client import get_redis, key
 from exchanges.symbols import Exchange
 
@@ -150,7 +151,14 @@ def _from_env(exchange: Exchange) -> dict[str, str]:
         creds["secret"] = os.environ.get(f"{exchange.value.upper()}_SECRET", "").strip()
     if not creds["password"]:
         creds["password"] = os.environ.get(f"{exchange.value.upper()}_PASSPHRASE", "").strip()
-    return {k: v for k, v in creds.items() if v}
+    return _registered({k: v for k, v in creds.items() if v})
+
+
+def _registered(creds: dict[str, str]) -> dict[str, str]:
+    """Every key value this process reads is masked in its logs from then on."""
+    for value in creds.values():
+        register_secret(value)
+    return creds
 
 
 def _off_the_loop(fn: Callable[[], T]) -> T:
@@ -188,7 +196,7 @@ def _from_store(exchange: Exchange) -> dict[str, str]:
     }
     if row.passphrase_encrypted:
         creds["password"] = decrypt(row.passphrase_encrypted, exchange.value, "password")
-    return creds
+    return _registered(creds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +273,7 @@ def save_credentials(exchange: Exchange | str, api_key: str, secret: str, passph
 
     exchange = Exchange(exchange)
     api_key, secret, passphrase = api_key.strip(), secret.strip(), (passphrase or "").strip()
+    _registered({"apiKey": api_key, "secret": secret, "password": passphrase})
     if exchange in PASSPHRASE_EXCHANGES and not passphrase:
         raise ValidationFailed(f"{exchange.value} keys need a passphrase")
     if not encryption_available():
