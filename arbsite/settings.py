@@ -148,7 +148,14 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ROUTES = {
+    "trading.execute_arbitrage": {"queue": "execution"},
+    "trading.recover_stale_executions": {"queue": "execution"},
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "recover-stale-executions": {"task": "trading.recover_stale_executions", "schedule": 30.0},
     # Safety net for event-driven detection, and the REST fallback when a stream is stale.
     "poll-pairs": {"task": "trading.poll_pairs", "schedule": env.float("POLL_PAIRS_SECONDS", default=2.0)},
 }
@@ -171,6 +178,18 @@ MARKETDATA_SYMBOLS = env.list(
 )
 MARKETDATA_STALE_SECONDS = env.float("MARKETDATA_STALE_SECONDS", default=10.0)
 PRICE_UPDATE_MIN_INTERVAL_MS = env.int("PRICE_UPDATE_MIN_INTERVAL_MS", default=100)
+
+# Execution and the paper venue (used for every exchange without trading keys).
+PAPER_LATENCY_MS = env.int("PAPER_LATENCY_MS", default=20)
+PAPER_STARTING_FUNDS = env.json("PAPER_STARTING_FUNDS", default={"USDT": "100000", "BTC": "1", "ETH": "10"})
+EXECUTION_LEG_TIMEOUT_SECONDS = env.float("EXECUTION_LEG_TIMEOUT_SECONDS", default=8.0)
+EXECUTION_SLIPPAGE_PERCENT = env.float("EXECUTION_SLIPPAGE_PERCENT", default=0.1)
+LEG_RISK_COMPLETE_ATTEMPTS = env.int("LEG_RISK_COMPLETE_ATTEMPTS", default=2)
+LEG_RISK_FLATTEN_ATTEMPTS = env.int("LEG_RISK_FLATTEN_ATTEMPTS", default=3)
+LEG_RISK_FLATTEN_SLIPPAGE_PERCENT = env.float("LEG_RISK_FLATTEN_SLIPPAGE_PERCENT", default=1.0)
+LEG_RISK_MAX_SECONDS = env.float("LEG_RISK_MAX_SECONDS", default=30.0)
+# Must stay above CELERY_TASK_TIME_LIMIT so a live worker never loses its claim.
+EXECUTION_LEASE_SECONDS = env.int("EXECUTION_LEASE_SECONDS", default=180)
 
 # Websocket: how long a publish may wait on Redis, subscriptions per connection, latency sampling.
 WS_PUBLISH_TIMEOUT = env.float("WS_PUBLISH_TIMEOUT", default=0.5)

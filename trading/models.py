@@ -149,3 +149,6 @@ def unique_pair_id(base: str) -> str:
     while f"{base}_{n}" in taken:
         n += 1
     return f"{base}_{n}"
+
+# Execution records live in their own module; importing them here registers them with the app.
+from trading.execution_models import *  # noqa: E402, F403

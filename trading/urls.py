@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import include, path, re_path
 
 from trading import views
 
@@ -6,4 +6,5 @@ from trading import views
 urlpatterns = [
     re_path(r"^monitoring/pairs/?$", views.PairListView.as_view(), name="pairs"),
     re_path(r"^monitoring/pairs/(?P<pair_id>[^/]+)/?$", views.PairDetailView.as_view(), name="pair-detail"),
+    path("", include("trading.execution_urls")),
 ]
