@@ -30,7 +30,7 @@ export function ConnectionIndicator() {
   const badge = CONNECTION_BADGE[state];
   return (
     <Tooltip title={state === "reconnecting" ? `Retry #${attempt}; prices on screen may be stale` : "Websocket to the desk"}>
-      <Badge status={badge.status} text={<span style={{ color: "inherit" }}>{badge.text}</span>} data-testid="connection-indicator" data-state={state} />
+      <Badge status={badge.status} text={<span style={{ color: "#fff" }}>{badge.text}</span>} data-testid="connection-indicator" data-state={state} />
     </Tooltip>
   );
 }

@@ -57,6 +57,19 @@ function legText(leg: Pair["leg1"]) {
   );
 }
 
+// trading.execution_models.ExecutionState
+const STATE_COLORS: Record<string, string> = {
+  pending: "blue",
+  running: "blue",
+  leg_risk: "orange",
+  completed: "green",
+  hedged: "orange",
+  flattened: "orange",
+  rejected: "red",
+  failed: "red",
+  unresolved: "magenta",
+};
+
 function ExecutionsList({ pairId }: { pairId: string }) {
   const { data, error, isFetching } = useGetExecutionsQuery(pairId);
   if (error) return <ApiErrorAlert error={error} what="Execution history" compact />;
@@ -72,13 +85,28 @@ function ExecutionsList({ pairId }: { pairId: string }) {
     },
     { title: "Spread %", dataIndex: "spreadPercent", render: (v: number | null) => formatPercent(v) },
     { title: "PnL", dataIndex: "pnl", render: (v: number | null) => (v ?? "—") },
-    { title: "", dataIndex: "paper", render: (paper: boolean | undefined) => (paper ? <Tag color="purple">paper</Tag> : null) },
+    {
+      title: "State",
+      key: "state",
+      render: (_: unknown, e) => (
+        <Space size={2} wrap>
+          {e.state ? <Tag color={STATE_COLORS[e.state] ?? "default"}>{e.state}</Tag> : null}
+          {e.trigger ? <Tag>{e.trigger}</Tag> : null}
+          {e.paper ? <Tag color="purple">paper</Tag> : null}
+          {e.error ? (
+            <Tooltip title={e.error.message}>
+              <Tag color="red">{e.error.code}</Tag>
+            </Tooltip>
+          ) : null}
+        </Space>
+      ),
+    },
   ];
   return (
     <Table<Execution>
       size="small"
       loading={isFetching}
-      rowKey={(e) => String(e.id ?? `${e.ts}-${e.leg1?.orderId ?? ""}`)}
+      rowKey={(e) => String(e.executionId ?? e.id ?? `${e.ts}-${e.leg1?.orderId ?? ""}`)}
       columns={columns}
       dataSource={data ?? []}
       pagination={{ pageSize: 5, hideOnSinglePage: true }}

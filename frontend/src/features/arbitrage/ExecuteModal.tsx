@@ -1,7 +1,7 @@
 /** Manual execution with a preview of the prices and spread the desk sees right now. */
 import { Alert, App, Descriptions, Modal, Tag, Typography } from "antd";
 import { useEffect, useState } from "react";
-import { describeError, isRiskError, toApiError } from "../../api/errors";
+import { toApiError } from "../../api/errors";
 import { useWs } from "../../app/hooks";
 import { ApiErrorAlert } from "../../components/ApiErrorAlert";
 import { useExecutePairMutation } from "./arbitrageApi";
@@ -54,7 +54,7 @@ export function ExecuteModal({ pair, leg1, leg2, onClose }: Props) {
       return;
     }
     const ex = result.data as Execution;
-    const ok = ex.leg1?.success !== false && ex.leg2?.success !== false;
+    const ok = ex.leg1?.success !== false && ex.leg2?.success !== false && (ex.state === undefined || ex.state === "completed");
     ws.sendClientEvent("arbitrage_result", {
       pairId: pair.id,
       success: ok,
@@ -68,8 +68,12 @@ export function ExecuteModal({ pair, leg1, leg2, onClose }: Props) {
       );
     } else {
       notification.warning({
-        message: `Execution of ${pair.id} was partial`,
-        description: `Leg 1 ${ex.leg1?.success ? "filled" : "failed"}, leg 2 ${ex.leg2?.success ? "filled" : "failed"}. The engine hedges or unwinds one-sided exposure; watch the alerts.`,
+        message: `Execution of ${pair.id}: ${ex.state ?? "partial"}`,
+        description: `Leg 1 ${ex.leg1?.success ? "filled" : "failed"}, leg 2 ${ex.leg2?.success ? "filled" : "failed"}. ${
+          ex.state === "unresolved"
+            ? "One-sided exposure needs an operator now."
+            : "The engine hedged or unwound the one-sided exposure; watch the alerts."
+        }${ex.error ? ` (${ex.error.code}: ${ex.error.message})` : ""}`,
         duration: 0,
       });
     }
@@ -124,11 +128,7 @@ export function ExecuteModal({ pair, leg1, leg2, onClose }: Props) {
       </Typography.Paragraph>
       {error ? (
         <div style={{ marginTop: 12 }}>
-          {isRiskError(error) ? (
-            <ApiErrorAlert error={error} testId="execute-error" />
-          ) : (
-            <Alert data-testid="execute-error" type="error" showIcon message={describeError(error)} />
-          )}
+          <ApiErrorAlert error={error} what="Execution" testId="execute-error" />
         </div>
       ) : null}
     </Modal>

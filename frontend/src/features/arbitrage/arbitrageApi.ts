@@ -41,10 +41,13 @@ interface Book {
   venue?: string;
 }
 
+/** A plain list, or a page of one (`{items: [...]}` / `{results: [...]}`). */
 function asList<T>(data: unknown): T[] {
   if (Array.isArray(data)) return data as T[];
-  if (data && typeof data === "object" && Array.isArray((data as { results?: unknown }).results)) {
-    return (data as { results: T[] }).results;
+  if (data && typeof data === "object") {
+    const page = data as { items?: unknown; results?: unknown };
+    if (Array.isArray(page.items)) return page.items as T[];
+    if (Array.isArray(page.results)) return page.results as T[];
   }
   return [];
 }
@@ -127,7 +130,7 @@ export const arbitrageApi = api.injectEndpoints({
       invalidatesTags: (_r, _e, pairId) => [{ type: "Execution", id: pairId }],
     }),
     getExecutions: build.query<Execution[], string | undefined>({
-      query: (pair) => ({ url: "/arbitrage/executions", params: { pair } }),
+      query: (pair) => ({ url: "/arbitrage/executions", params: { pair, pageSize: 20 } }),
       transformResponse: (data: unknown) => asList<Execution>(data),
       providesTags: (_r, _e, pair) => [{ type: "Execution", id: pair ?? "ALL" }],
     }),

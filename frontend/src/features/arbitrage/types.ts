@@ -36,6 +36,7 @@ export interface ExecutionLeg {
 }
 
 export interface Execution {
+  executionId?: string | number;
   id?: string | number;
   pairId: string;
   leg1: ExecutionLeg;
@@ -45,8 +46,11 @@ export interface Execution {
   pnl?: number | null;
   ts: number;
   paper?: boolean;
-  status?: string;
-  success?: boolean;
+  /** e.g. filled, partial, hedged, rejected, failed (the engine's execution state). */
+  state?: string;
+  trigger?: string;
+  fees?: number | null;
+  error?: { code: string; message: string } | null;
 }
 
 /** Top of book as the backend sent it: prices stay strings (no float formatting). */

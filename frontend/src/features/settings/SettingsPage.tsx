@@ -64,12 +64,18 @@ function ApiKeyCard({ exchange }: { exchange: string }) {
     <Card
       size="small"
       data-testid={`api-keys-${exchange}`}
-      title={<span style={{ textTransform: "capitalize" }}>{exchange}</span>}
-      extra={
-        <Space size={4}>
+      title={
+        <Space size={8} wrap>
+          <span style={{ textTransform: "capitalize" }}>{exchange}</span>
           <VenueTag venue={ex?.venue} />
           {connected ? <Tag color="green">keys connected</Tag> : <Tag>no keys</Tag>}
-          {ex ? ex.publicOnly ? <Tag color="purple">publicOnly</Tag> : <Tag color="blue">live</Tag> : null}
+          {ex ? (
+            ex.publicOnly ? (
+              <Tag color="purple" data-testid={`api-mode-${exchange}`}>publicOnly</Tag>
+            ) : (
+              <Tag color="blue" data-testid={`api-mode-${exchange}`}>live</Tag>
+            )
+          ) : null}
         </Space>
       }
     >
@@ -229,7 +235,7 @@ export function SettingsPage() {
         {status.error ? <ApiErrorAlert error={status.error} what="API key settings" testId="api-settings-error" /> : null}
         <Row gutter={[12, 12]}>
           {EXCHANGES.map((e) => (
-            <Col key={e} xs={24} md={12} xl={6}>
+            <Col key={e} xs={24} lg={12}>
               <ApiKeyCard exchange={e} />
             </Col>
           ))}
