@@ -151,11 +151,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ROUTES = {
     "trading.execute_arbitrage": {"queue": "execution"},
     "trading.recover_stale_executions": {"queue": "execution"},
+    "twap.*": {"queue": "twap"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "recover-stale-executions": {"task": "trading.recover_stale_executions", "schedule": 30.0},
+    # TWAP slices are due rows in the database; beat claims and dispatches them.
+    "twap-dispatch": {"task": "twap.dispatch_due_slices", "schedule": 1.0},
     # Safety net for event-driven detection, and the REST fallback when a stream is stale.
     "poll-pairs": {"task": "trading.poll_pairs", "schedule": env.float("POLL_PAIRS_SECONDS", default=2.0)},
 }
