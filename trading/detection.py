@@ -53,6 +53,9 @@ logger = logging.getLogger("trading.detection")
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
+# The best-price bound and the full evaluation round differently in the last digits: the
+# shortcut only rejects what is below the threshold by more than this (percentage points).
+BOUND_SLACK = Decimal("1e-9")
 # Seconds between database reads of the enabled pairs in the market-data process.
 INDEX_REFRESH_SECONDS = 3.0
 # How often the market-data process reconciles a quiet pair with the shared episode (ms).
@@ -177,7 +180,7 @@ def decide(
     if not bounds:
         return _not_passing(pair, "empty order book side", at, venue=venue)
     best_bound = max(bounds)
-    if best_bound < pair.threshold:
+    if best_bound < pair.threshold - BOUND_SLACK:
         return _not_passing(
             pair, f"best-price net edge {best_bound:.4f}% below the threshold {pair.threshold}%", at, venue=venue
         )
@@ -772,7 +775,9 @@ class BookListener:
     async def _reconcile(self, item: Pending) -> None:
         pair, decision = item.pair, item.decision
         if self.store is None:
-            self.store = EpisodeStore(_async_redis(), self.policy)
+            from arbsite.redis_client import get_async_redis
+
+            self.store = EpisodeStore(get_async_redis(), self.policy)  # lives on this listener's loop
         async with self._effects_lock:
             try:
                 transition = await self.store.aapply(decision, observations=item.observations)
@@ -801,20 +806,6 @@ def _observe_latency(ms: float) -> None:
     from arbsite import metrics
 
     metrics.observe("detection_latency_ms", ms)
-
-
-_ASYNC_REDIS: dict[int, Any] = {}
-
-
-def _async_redis() -> Any:
-    """One asyncio Redis client per event loop (connections must not cross loops)."""
-    from arbsite.redis_client import get_async_redis
-
-    loop_id = id(asyncio.get_running_loop())
-    client = _ASYNC_REDIS.get(loop_id)
-    if client is None:
-        client = _ASYNC_REDIS[loop_id] = get_async_redis()
-    return client
 
 
 _LISTENER: BookListener | None = None
