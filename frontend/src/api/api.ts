@@ -111,6 +111,10 @@ export const envelopeBaseQuery: BaseQueryFn<RequestArgs | string, unknown, ApiEr
   }
   if (!parsed.success || !response.ok) {
     const err = parsed.error ?? {};
+    // A session that expired mid-use: re-ask /auth/me, whose 401 sends the user to the login page.
+    if (err.code === "AUTHENTICATION_REQUIRED" && !url.replace(/^\/api/, "").startsWith("/auth/")) {
+      api.dispatch(backendApi.util.invalidateTags(["Me"]));
+    }
     return {
       error: {
         status: response.status,
@@ -130,3 +134,6 @@ export const api = createApi({
   tagTypes: ["Me", "Pair", "Execution", "Plan", "Exchange", "ApiSettings", "RiskLimits", "RiskState", "Account"],
   endpoints: () => ({}),
 });
+
+// The base query refers to the API it belongs to (for the session-expiry invalidation above).
+const backendApi = api;

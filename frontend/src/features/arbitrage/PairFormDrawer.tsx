@@ -164,6 +164,10 @@ export function PairFormDrawer({ open, pair, onClose }: Props) {
             </Form.Item>
           </Col>
         </Row>
+        {/* In the form too, so Enter and the tab order end on a real submit button. */}
+        <Button type="primary" htmlType="submit" loading={createState.isLoading || updateState.isLoading} data-testid="pair-submit">
+          {pair ? "Save pair" : "Create pair"}
+        </Button>
       </Form>
     </Drawer>
   );

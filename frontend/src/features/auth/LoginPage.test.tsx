@@ -77,4 +77,17 @@ describe("login flow", () => {
     expect(await screen.findByText("Enter your username")).toBeInTheDocument();
     expect(calls.some((c) => c.url === "/api/auth/login")).toBe(false);
   });
+
+  it("sends the user back to login when the session expires mid-use", async () => {
+    let expired = false;
+    mockFetch({
+      "GET /api/auth/me": () => (expired ? loggedOut : ok({ user: { username: "ops", isStaff: false } })),
+      "GET /api/monitoring/pairs": () => {
+        expired = true;
+        return fail(403, "AUTHENTICATION_REQUIRED", "Authentication credentials were not provided.");
+      },
+    });
+    renderWithProviders(<AppRoutes />, { route: "/arbitrage" });
+    expect(await screen.findByTestId("login-username")).toBeInTheDocument();
+  });
 });

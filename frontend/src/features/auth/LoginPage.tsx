@@ -14,7 +14,8 @@ export function LoginPage() {
   const location = useLocation();
   const from = (location.state as { from?: string } | null)?.from ?? "/";
 
-  if (me.data) return <Navigate to={from} replace />;
+  // After an expired session `data` still holds the old user next to the error: stay here then.
+  if (me.data && !me.isError) return <Navigate to={from} replace />;
 
   // On success the mutation seeds the `me` cache and the <Navigate> above takes over.
   const onFinish = (values: LoginForm) => void login(values);
