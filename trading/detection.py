@@ -122,6 +122,9 @@ class Decision:
     evaluation: Evaluation | None = None
     top: TopSpread | None = None
     venue: str = "live"
+    # False when the inputs could not be judged (a book missing, stale or crossed, a fee
+    # unknown): the market-data process then leaves the pair to the sweep's REST fallback.
+    conclusive: bool = True
 
     @property
     def net_edge_percent(self) -> Decimal | None:
@@ -129,8 +132,9 @@ class Decision:
 
 
 def _not_passing(pair: PairConfig, reason: str, at: int, evaluation: Evaluation | None = None,
-                 venue: str = "live") -> Decision:
-    return Decision(pair.id, False, reason, pair.qty, pair.threshold, at, evaluation=evaluation, venue=venue)
+                 venue: str = "live", *, conclusive: bool = True) -> Decision:
+    return Decision(pair.id, False, reason, pair.qty, pair.threshold, at, evaluation=evaluation, venue=venue,
+                    conclusive=conclusive)
 
 
 def top_bound_percent(book1: OrderBook, book2: OrderBook, direction: Direction, fee1: Decimal,
@@ -164,14 +168,14 @@ def decide(
     max_age = max_age_ms if max_age_ms is not None else max_book_age_ms()
     for leg, book, fee in ((1, book1, fee1), (2, book2, fee2)):
         if book is None:
-            return _not_passing(pair, f"no order book for leg {leg}", at)
+            return _not_passing(pair, f"no order book for leg {leg}", at, conclusive=False)
         age = at - book.received_ts
         if age > max_age:
-            return _not_passing(pair, f"stale order book on leg {leg} ({age} ms old)", at)
+            return _not_passing(pair, f"stale order book on leg {leg} ({age} ms old)", at, conclusive=False)
         if book.is_crossed:
-            return _not_passing(pair, f"crossed order book on leg {leg}", at)
+            return _not_passing(pair, f"crossed order book on leg {leg}", at, conclusive=False)
         if fee is None:
-            return _not_passing(pair, f"no taker fee known for leg {leg}", at)
+            return _not_passing(pair, f"no taker fee known for leg {leg}", at, conclusive=False)
     assert book1 is not None and book2 is not None and fee1 is not None and fee2 is not None
     venue = book1.venue if book1.venue == book2.venue else "emulator"
 
@@ -301,19 +305,20 @@ def step(
     decision: Decision,
     policy: DedupPolicy,
     *,
-    observations: int = 1,
+    unreported: int = 0,
     new_id: Callable[[], str] = new_episode_id,
 ) -> Transition:
     """The next episode state for `decision`; pure apart from `new_id`.
 
-    `observations` is how many passing updates this decision stands for (the market-data
-    process batches the quiet ones it did not report).
+    `unreported` counts passing updates seen before this decision but not yet added to
+    the state (the market-data process batches the quiet ones).
     """
     at = decision.ts
     if not decision.passing:
         if state is None:
             return Transition(None)
-        return Transition(None, ended=state, end_reason=decision.reason or "no longer passing")
+        ended = replace(state, updates=state.updates + unreported)
+        return Transition(None, ended=ended, end_reason=decision.reason or "no longer passing")
     edge = decision.net_edge_percent
     assert edge is not None and decision.direction is not None
 
@@ -327,7 +332,7 @@ def step(
         fresh = opened()
         return Transition(fresh, EmitReason.FLIPPED, opened=fresh, ended=state, end_reason="direction flipped")
     current = replace(state, last_edge=edge, max_edge=max(state.max_edge, edge),
-                      updates=state.updates + max(1, observations))
+                      updates=state.updates + unreported + 1)
     reason: EmitReason | None = None
     if policy.material(state.emitted_edge, edge):
         reason = EmitReason.CHANGED
@@ -345,8 +350,8 @@ class Detector:
         self.policy = policy or DedupPolicy()
         self.states: dict[str, Episode] = {}
 
-    def observe(self, decision: Decision, *, observations: int = 1) -> Transition:
-        transition = step(self.states.get(decision.pair_id), decision, self.policy, observations=observations)
+    def observe(self, decision: Decision, *, unreported: int = 0) -> Transition:
+        transition = step(self.states.get(decision.pair_id), decision, self.policy, unreported=unreported)
         self.set(decision.pair_id, transition.state)
         return transition
 
@@ -381,7 +386,7 @@ class EpisodeStore:
         else:
             pipe.set(name, transition.state.to_json(), ex=EPISODE_TTL_SECONDS)
 
-    def apply(self, decision: Decision, *, observations: int = 1) -> Transition:
+    def apply(self, decision: Decision, *, unreported: int = 0) -> Transition:
         import redis
 
         name = episode_key(decision.pair_id)
@@ -391,7 +396,7 @@ class EpisodeStore:
                     pipe.watch(name)
                     raw = pipe.get(name)
                     state = Episode.from_json(raw) if raw else None
-                    transition = step(state, decision, self.policy, observations=observations)
+                    transition = step(state, decision, self.policy, unreported=unreported)
                     if state is None and transition.state is None:
                         pipe.unwatch()
                         return transition
@@ -401,7 +406,7 @@ class EpisodeStore:
                 except redis.WatchError:
                     continue
 
-    async def aapply(self, decision: Decision, *, observations: int = 1) -> Transition:
+    async def aapply(self, decision: Decision, *, unreported: int = 0) -> Transition:
         import redis
 
         name = episode_key(decision.pair_id)
@@ -411,7 +416,7 @@ class EpisodeStore:
                     await pipe.watch(name)
                     raw = await pipe.get(name)
                     state = Episode.from_json(raw) if raw else None
-                    transition = step(state, decision, self.policy, observations=observations)
+                    transition = step(state, decision, self.policy, unreported=unreported)
                     if state is None and transition.state is None:
                         await pipe.unwatch()
                         return transition
@@ -665,7 +670,7 @@ class Pending:
 
     pair: PairConfig
     decision: Decision
-    observations: int
+    unreported: int  # passing updates seen since the last reconciliation, besides this one
 
 
 class BookListener:
@@ -752,13 +757,15 @@ class BookListener:
         for pair in pairs:
             decision = decide(pair, books.get(pair.leg1), books.get(pair.leg2), fees.get(pair.leg1),
                               fees.get(pair.leg2), at_ms=at, max_age_ms=self.max_age_ms)
+            if not decision.conclusive:
+                continue  # cannot judge here (the other leg is missing or stale): the sweep will
             transition = self.local.observe(decision)
             if transition.quiet and at - self.synced_ms.get(pair.id, 0) < self.sync_ms:
                 if decision.passing:
                     self.unreported[pair.id] = self.unreported.get(pair.id, 0) + 1
                 continue
             self.synced_ms[pair.id] = at
-            out.append(Pending(pair, decision, self.unreported.pop(pair.id, 0) + 1))
+            out.append(Pending(pair, decision, self.unreported.pop(pair.id, 0)))
         return out
 
     async def __call__(self, book: OrderBook) -> None:
@@ -780,7 +787,7 @@ class BookListener:
             self.store = EpisodeStore(get_async_redis(), self.policy)  # lives on this listener's loop
         async with self._effects_lock:
             try:
-                transition = await self.store.aapply(decision, observations=item.observations)
+                transition = await self.store.aapply(decision, unreported=item.unreported)
             except Exception:
                 logger.exception("shared episode unavailable", extra={
                     "event": "detection_store_failed", "pairId": pair.id})
