@@ -50,7 +50,9 @@ class ExchangeCredential(models.Model):
         return f"••••{self.key_hint}" if self.key_hint else "••••"
 
 
-SECRET_WORDS = ("secret", "apikey", "api_key", "passphrase", "password", "token", "signature")
+# Detail keys refused in audit records: whole names, or names ending like a secret.
+SECRET_NAMES = frozenset({"key", "token", "signature", "sign", "rawkey"})
+SECRET_SUFFIXES = ("secret", "apikey", "passphrase", "password")
 
 
 class AuditAction(models.TextChoices):
@@ -105,7 +107,8 @@ class AuditRecord(models.Model):
 def _refuse_secrets(detail: Any) -> None:
     if isinstance(detail, dict):
         for k, v in detail.items():
-            if any(word in str(k).lower().replace("-", "_") for word in SECRET_WORDS):
+            name = "".join(ch for ch in str(k).lower() if ch.isalpha())
+            if name in SECRET_NAMES or name.endswith(SECRET_SUFFIXES):
                 raise ValueError(f"audit detail key {k!r} looks like a secret; describe the change instead")
             _refuse_secrets(v)
     elif isinstance(detail, list):
