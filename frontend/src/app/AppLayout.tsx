@@ -1,5 +1,5 @@
 /** Shell for the signed-in desk: navigation, connection indicator, venue badge, global alerts. */
-import { Badge, Button, Layout, Menu, Space, Tag, Tooltip, Typography, App as AntApp } from "antd";
+import { Alert, Badge, Button, Layout, Menu, Space, Tag, Tooltip, Typography, App as AntApp } from "antd";
 import { useEffect } from "react";
 import { Link, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { api } from "../api/api";
@@ -142,6 +142,16 @@ export function AppLayout() {
         </Space>
       </Layout.Header>
       <Layout.Content style={{ padding: 16, minWidth: 1180 }}>
+        {state === "reconnecting" ? (
+          <Alert
+            type="warning"
+            showIcon
+            banner
+            style={{ marginBottom: 12 }}
+            data-testid="connection-lost"
+            message="Live connection lost — reconnecting. Prices and progress on screen may be stale."
+          />
+        ) : null}
         <Outlet />
       </Layout.Content>
     </Layout>

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FakeWebSocket } from "../test/FakeWebSocket";
+import { makeTestStore } from "../test/renderWithProviders";
 import { WsClient, type ConnectionState, type SocketFactory } from "./websocket";
 
 function makeClient(states: ConnectionState[] = []) {
@@ -114,5 +115,19 @@ describe("WsClient", () => {
     ws.onmessage?.({ data: "not json" } as MessageEvent);
     ws.serverSend({ event: "pong", data: {} });
     expect(seen).toEqual(["pong"]);
+  });
+
+  it("mirrors the connection state into the store", () => {
+    const store = makeTestStore();
+    expect(store.getState().connection.state).toBe("idle");
+    store.ws.connect();
+    FakeWebSocket.last.serverOpen();
+    expect(store.getState().connection.state).toBe("open");
+    FakeWebSocket.last.serverClose(1006);
+    expect(store.getState().connection).toMatchObject({ state: "reconnecting", attempt: 1 });
+    vi.advanceTimersByTime(20);
+    FakeWebSocket.last.serverOpen();
+    expect(store.getState().connection.state).toBe("open");
+    store.ws.disconnect();
   });
 });

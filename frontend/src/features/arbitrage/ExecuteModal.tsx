@@ -1,9 +1,10 @@
 /** Manual execution with a preview of the prices and spread the desk sees right now. */
-import { Alert, App, Descriptions, Modal, Tag, Typography } from "antd";
+import { Alert, App, Descriptions, Modal, Space, Tag, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { toApiError } from "../../api/errors";
 import { useWs } from "../../app/hooks";
 import { ApiErrorAlert } from "../../components/ApiErrorAlert";
+import { useGetExchangesQuery } from "../dashboard/dashboardApi";
 import { useExecutePairMutation } from "./arbitrageApi";
 import { bestSpread, formatPercent } from "./spread";
 import type { Execution, Pair, Quote } from "./types";
@@ -24,11 +25,15 @@ export function ExecuteModal({ pair, leg1, leg2, onClose }: Props) {
   const [error, setError] = useState<unknown>(null);
   const ws = useWs();
   const { message, notification } = App.useApp();
+  const { data: exchanges } = useGetExchangesQuery();
 
   useEffect(() => {
     setError(null);
     reset();
   }, [pair?.id, reset]);
+
+  const paper = (exchanges ?? []).filter((e) => e.publicOnly && (e.name === pair?.leg1.exchange || e.name === pair?.leg2.exchange));
+  const emulator = (exchanges ?? []).some((e) => e.venue === "emulator");
 
   if (!pair) return null;
   const view = bestSpread(pair.direction, leg1, leg2);
@@ -114,6 +119,16 @@ export function ExecuteModal({ pair, leg1, leg2, onClose }: Props) {
       ) : (
         <Alert type="warning" showIcon message="No live prices for both legs yet; the engine will price the order itself." />
       )}
+      {paper.length || emulator ? (
+        <Space size={4} style={{ marginTop: 12 }} wrap>
+          {paper.length ? (
+            <Tag color="purple" data-testid="execute-paper">
+              PAPER on {paper.map((e) => e.name).join(", ")} (no API keys)
+            </Tag>
+          ) : null}
+          {emulator ? <Tag color="#cf1322">EMULATOR venue</Tag> : null}
+        </Space>
+      ) : null}
       {view && below ? (
         <Alert
           style={{ marginTop: 12 }}

@@ -1,5 +1,13 @@
 /** Spread history for one pair (lightweight-charts), fed by the live price cache. */
-import { ColorType, createChart, LineSeries, type IChartApi, type ISeriesApi, type UTCTimestamp } from "lightweight-charts";
+import {
+  ColorType,
+  createChart,
+  LineSeries,
+  type AutoscaleInfo,
+  type IChartApi,
+  type ISeriesApi,
+  type UTCTimestamp,
+} from "lightweight-charts";
 import { useEffect, useRef } from "react";
 import type { SpreadPoint } from "../arbitrage/types";
 
@@ -34,6 +42,18 @@ export default function SpreadChart({ points, threshold, height = 180 }: Props) 
       color: "#1677ff",
       lineWidth: 2,
       priceFormat: { type: "custom", formatter: (v: number) => `${v.toFixed(4)} %`, minMove: 0.0001 },
+      // Keep the threshold on screen so "how far from triggering" is visible at a glance.
+      autoscaleInfoProvider: (original: () => AutoscaleInfo | null) => {
+        const info = original();
+        if (!info?.priceRange) return info;
+        return {
+          ...info,
+          priceRange: {
+            minValue: Math.min(info.priceRange.minValue, threshold),
+            maxValue: Math.max(info.priceRange.maxValue, threshold),
+          },
+        };
+      },
     });
     line.createPriceLine({ price: threshold, color: "#faad14", lineWidth: 1, lineStyle: 2, axisLabelVisible: true, title: "threshold" });
     chart.current = created;

@@ -77,7 +77,7 @@ export const dashboardApi = api.injectEndpoints({
     eventFeed: build.query<EventFeed, void>({
       queryFn: () => ({ data: { events: [], opportunities: 0 } }),
       keepUnusedDataFor: 3600,
-      async onCacheEntryAdded(_arg, { cacheDataLoaded, cacheEntryRemoved, updateCachedData, extra }) {
+      async onCacheEntryAdded(_arg, { cacheDataLoaded, cacheEntryRemoved, updateCachedData, extra, dispatch }) {
         const { ws } = extra as ThunkExtra;
         try {
           await cacheDataLoaded;
@@ -94,6 +94,11 @@ export const dashboardApi = api.injectEndpoints({
             return;
           }
           if (!FEED_EVENTS.has(message.event)) return;
+          // Auto-executions happen server-side: refresh that pair's execution history.
+          const pairId = (message.data as { pairId?: string }).pairId;
+          if (pairId && (message.event === "order_filled" || message.event === "order_failed")) {
+            dispatch(api.util.invalidateTags([{ type: "Execution", id: pairId }]));
+          }
           if (message.event === "twap_progress") {
             // Only state changes and slice completions are worth a line; repeats are noise.
             const key = `${message.data.state}:${message.data.slicesDone}`;
