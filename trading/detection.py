@@ -484,8 +484,9 @@ def _dt(ms: int) -> Any:
 def record_transition(decision: Decision, transition: Transition, source: str) -> None:
     """The `Opportunity` row: created when an episode opens, updated when it ends.
 
-    Keyed by the episode id, so it is idempotent and order-independent (an end that lands
-    before the open creates the row already closed; the open then leaves it alone).
+    Keyed by the episode id, so a repeated write changes nothing. An end that lands before
+    its open (two processes racing) finds no row; the row the open then writes is closed by
+    the sweep as "no longer observed", since its episode is gone from Redis.
     """
     from trading.opportunity_models import Opportunity
 
