@@ -216,7 +216,7 @@ def stored_text() -> str:
 
     parts = []
     for model in apps.get_models():
-        parts.append(serializers.serialize("json", model.objects.all()))
+        parts.append(serializers.serialize("json", model._default_manager.all()))
     redis = get_redis()
     for k in redis.scan_iter(match=key("*"), count=500):
         kind = redis.type(k)
