@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from exchanges import credentials
-from exchanges.models import AuditRecord, ExchangeCredential, OperatorToken
+from exchanges.models import AuditAction, AuditRecord, ExchangeCredential, OperatorToken
 
 
 @admin.register(ExchangeCredential)
@@ -39,6 +39,15 @@ class ExchangeCredentialAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are added through the Settings API, which encrypts them
 
+    def delete_model(self, request: HttpRequest, obj: ExchangeCredential) -> None:
+        credentials.delete_credentials(obj.exchange)
+        AuditRecord.record(AuditAction.API_KEYS_DELETED, request=request, exchange=obj.exchange,
+                           detail={"via": "admin"})
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in list(queryset):
+            self.delete_model(request, obj)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -53,8 +62,6 @@ class OperatorTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         from django.utils import timezone
-
-        from exchanges.models import AuditAction
 
         for token in queryset.filter(revoked_at=None):
             token.revoked_at = timezone.now()

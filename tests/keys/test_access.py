@@ -144,3 +144,18 @@ def test_a_cross_site_put_with_a_session_is_refused(operator: Any, encryption_ke
                           content_type="application/json", HTTP_ORIGIN="https://evil.example")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "PERMISSION_DENIED"
+
+
+def test_deleting_keys_in_the_admin_is_audited(admin_client: Client, encryption_key: str) -> None:
+    from exchanges import credentials
+    from exchanges.models import ExchangeCredential
+
+    credentials.save_credentials("bybit", "by-key-0123456789abcdef", "by-secret-value")
+    row = ExchangeCredential.objects.get()
+    page = admin_client.get(f"/admin/exchanges/exchangecredential/{row.pk}/change/").content.decode()
+    assert "••••cdef" in page and "by-secret-value" not in page and "by-key-0123456789abcdef" not in page
+    assert admin_client.get("/admin/exchanges/exchangecredential/add/").status_code == 403
+    response = admin_client.post(f"/admin/exchanges/exchangecredential/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not ExchangeCredential.objects.exists()
+    assert AuditRecord.objects.filter(action=AuditAction.API_KEYS_DELETED, exchange="bybit").exists()
