@@ -1,0 +1,60 @@
+"""The risk engine: one gate every order passes before it reaches a venue.
+
+The stable API (TWAP, execution and manual orders call these):
+
+    from trading.risk import OrderIntent, Purpose, check_order, check_orders, record_result, release, trading_state
+
+- `check_orders([OrderIntent, ...])` raises `arbsite.errors.RiskRejected(reason)` or reserves
+  exposure for all of them (all-or-nothing); `check_order(intent)` for one.
+- `record_result(intent, filled=, avg_price=, ok=, error_code=, message=)` after the venue
+  answered (trues up the reservation, feeds the breakers); `release(intent)` if never sent.
+- `record_pnl(amount, pair_id=, plan_id=, ref=)` for realised PnL (daily loss, PnL guard).
+- `trading_state(pair_id=None, exchange=None)` -> ScopeState(scope, state, reason).
+
+Pure checks live in `checks` (no Django), the breaker state machine in `breaker`, the
+per-exchange request budget and backoff in `throttle`, alerts in `alerts`.
+"""
+
+from __future__ import annotations
+
+from trading.risk.gate import (
+    OrderIntent,
+    Purpose,
+    ScopeState,
+    check_order,
+    check_orders,
+    clear_kill_switch,
+    engage_kill_switch,
+    on_kill,
+    record_pnl,
+    record_result,
+    release,
+    trading_state,
+)
+
+__all__ = [
+    "OrderIntent",
+    "Purpose",
+    "ScopeState",
+    "check_order",
+    "check_orders",
+    "clear_kill_switch",
+    "engage_kill_switch",
+    "install",
+    "on_kill",
+    "record_pnl",
+    "record_result",
+    "release",
+    "trading_state",
+]
+
+
+def install() -> None:
+    """From `TradingConfig.ready()`: admin, beat tasks, and the abnormal-move book listener."""
+    import importlib
+
+    importlib.import_module("trading.risk_admin")
+    importlib.import_module("trading.risk_tasks")
+    from trading.risk import prices
+
+    prices.install()

@@ -1,0 +1,642 @@
+"""The gate every order passes before it reaches a venue (the I/O side of the risk engine).
+
+    intents = [OrderIntent(...), OrderIntent(...)]   # one per order about to be sent
+    check_orders(intents)        # raises RiskRejected(reason); reserves exposure when it passes
+    ... send ...
+    record_result(intent, filled=..., avg_price=..., ok=...)   # trues up, feeds the breakers
+    release(intent)              # an intent that passed but was never sent
+
+`check_orders` is all-or-nothing: both legs of an arbitrage (or a TWAP slice) pass together
+or neither reserves anything. Reservations (position per venue and asset, daily notional)
+are taken for the full quantity inside one transaction with the usage rows locked, so no
+interleaving of orders can push a position or the day's notional past its limit; the fill
+then trues them down. Reducing orders (leg-risk completion, flatten) pass in reducing-only
+state and skip the limits that would only stop them from reducing exposure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from arbsite.errors import ErrorCode, RiskRejected
+from trading.risk import checks
+from trading.risk.checks import Check, Rejection
+
+logger = logging.getLogger("trading.risk")
+
+ZERO = Decimal(0)
+GLOBAL = "global"
+
+
+class Purpose(StrEnum):
+    OPEN = "open"  # an arbitrage entry leg (auto or manual)
+    COMPLETE = "complete"  # leg-risk: the lagging leg, completing the hedge
+    FLATTEN = "flatten"  # leg-risk: taking the leading leg's excess back out
+    TWAP = "twap"  # a TWAP slice leg
+
+    @property
+    def reducing(self) -> bool:
+        return self in (Purpose.COMPLETE, Purpose.FLATTEN)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """One order about to be sent.
+
+    `type` is the market type (`spot` | `linear`), as on `Instrument`. `expected_price` is the
+    price the decision was made on (top of book, the plan's reference); `executable_price` is
+    what filling `qty` costs on the book now (its VWAP). `balances` are the account's free
+    balances on that venue, read just before (None: unknown, which is rejected). For
+    arbitrage entries, `net_edge_percent` / `threshold_percent` carry the re-validated spread.
+    """
+
+    exchange: str
+    symbol: str
+    type: str
+    side: str
+    qty: Decimal
+    expected_price: Decimal
+    executable_price: Decimal
+    pair_id: str | None = None
+    plan_id: str | None = None
+    purpose: Purpose | str = Purpose.OPEN
+    balances: Mapping[str, Decimal] | None = None
+    fee_rate: Decimal = ZERO
+    net_edge_percent: Decimal | None = None
+    threshold_percent: Decimal | None = None
+    client_order_id: str = ""
+    checks_done: frozenset[str] = field(default_factory=frozenset)  # checks the caller already ran (books)
+
+    @property
+    def reducing(self) -> bool:
+        return Purpose(self.purpose).reducing
+
+    @property
+    def base(self) -> str:
+        from exchanges.symbols import split_symbol
+
+        return split_symbol(self.symbol)[0]
+
+    @property
+    def quote(self) -> str:
+        from exchanges.symbols import split_symbol
+
+        return split_symbol(self.symbol)[1]
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty if self.side == "buy" else -self.qty
+
+    @property
+    def notional(self) -> Decimal:
+        return self.qty * self.executable_price
+
+    @property
+    def label(self) -> str:
+        return f"{self.exchange} {self.type} {self.symbol}"
+
+
+# --------------------------------------------------------------------------- limits and states
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Effective limits for one pair (pair overrides on top of the global row)."""
+
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+
+def global_limits_row() -> Any:
+    from trading.risk_models import RiskLimits, limit_defaults
+
+    row = RiskLimits.objects.filter(pair__isnull=True).first()
+    if row is None:
+        row, _ = RiskLimits.objects.get_or_create(pair=None, defaults=limit_defaults())
+    return row
+
+
+def effective_limits(pair_id: str | None = None) -> Limits:
+    from trading.risk_models import LIMIT_FIELDS, RiskLimits, limit_defaults
+
+    defaults = limit_defaults()
+    base = global_limits_row().values()
+    values = {k: (base[k] if base[k] is not None else defaults[k]) for k in LIMIT_FIELDS}
+    if pair_id:
+        row = RiskLimits.objects.filter(pair_id=pair_id).first()
+        if row is not None:
+            values.update({k: v for k, v in row.values().items() if v is not None})
+    return Limits(values)
+
+
+def pair_scope(pair_id: str) -> str:
+    return f"pair:{pair_id}"
+
+
+def exchange_scope(exchange: str) -> str:
+    return f"exchange:{exchange}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    scope: str
+    state: str
+    reason: str = ""
+
+
+def _state_of(scope: str) -> ScopeState:
+    from trading.risk_models import State, TradingState
+
+    row = TradingState.objects.filter(scope=scope).first()
+    if row is None or row.state == State.ACTIVE:
+        return ScopeState(scope, State.ACTIVE)
+    if row.until is not None and row.until <= timezone.now():
+        # An automatic pause that has run its course (an exchange ban's retry-after).
+        TradingState.objects.filter(pk=row.pk, until=row.until).update(state=State.ACTIVE, until=None)
+        return ScopeState(scope, State.ACTIVE)
+    return ScopeState(scope, row.state, row.reason)
+
+
+_ORDER = {"active": 0, "reducing": 1, "halted": 2}
+
+
+def trading_state(pair_id: str | None = None, exchange: str | None = None) -> ScopeState:
+    """The most restrictive of kill switch, global, pair and exchange states."""
+    from trading.risk_models import KillSwitch
+
+    kill = KillSwitch.objects.filter(pk=1, engaged=True).first()
+    if kill is not None:
+        return ScopeState("kill switch", "halted", kill.reason)
+    states = [_state_of(GLOBAL)]
+    if pair_id:
+        states.append(_state_of(pair_scope(pair_id)))
+    if exchange:
+        states.append(_state_of(exchange_scope(exchange)))
+    return max(states, key=lambda s: _ORDER.get(s.state, 0))
+
+
+def set_state(
+    scope: str, state: str, reason: str = "", *, user: str = "", source: str = "api", automatic: bool = False,
+    until: datetime | None = None,
+) -> bool:
+    """Set a scope's state (audited); returns whether it changed."""
+    from trading.risk_models import LimitChange, TradingState
+
+    with transaction.atomic():
+        row, _ = TradingState.objects.select_for_update().get_or_create(scope=scope)
+        changed = row.state != state or row.reason != reason
+        old = row.state
+        row.state, row.reason, row.automatic, row.until = state, reason, automatic, until
+        row.updated_by = user or source
+        row.save()
+        if changed:
+            LimitChange.objects.create(
+                username=user, source=source, scope=scope, field="state", old_value=old, new_value=f"{state} {reason}"
+            )
+    return changed
+
+
+def pause(scope: str, reason: str, *, check: str, pair_id: str = "", exchange: str = "",
+          state: str = "reducing", until: datetime | None = None, severity: str = "error") -> bool:
+    """The engine pauses a scope by itself, with an alert that says why (once per change)."""
+    from trading.risk.alerts import raise_alert
+
+    changed = set_state(scope, state, reason, source="engine", automatic=True, until=until)
+    if changed:
+        raise_alert(severity, ErrorCode.RISK_REJECTED, f"{scope} paused ({state}): {reason}",
+                    pair_id=pair_id, exchange=exchange, check=check)
+    return changed
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _usage(scope: str, day: date | None = None, *, lock: bool = False) -> Any:
+    from trading.risk_models import DailyUsage
+
+    day = day or utc_today()
+    qs = DailyUsage.objects.select_for_update() if lock else DailyUsage.objects
+    row = qs.filter(day=day, scope=scope).first()
+    if row is None:
+        DailyUsage.objects.get_or_create(day=day, scope=scope)
+        row = qs.get(day=day, scope=scope)
+    return row
+
+
+def _position(exchange: str, asset: str, *, lock: bool = False) -> Any:
+    from trading.risk_models import RiskPosition
+
+    qs = RiskPosition.objects.select_for_update() if lock else RiskPosition.objects
+    row = qs.filter(exchange=exchange, asset=asset).first()
+    if row is None:
+        RiskPosition.objects.get_or_create(exchange=exchange, asset=asset)
+        row = qs.get(exchange=exchange, asset=asset)
+    return row
+
+
+def net_position(asset: str) -> Decimal:
+    from trading.risk_models import RiskPosition
+
+    return RiskPosition.objects.filter(asset=asset).aggregate(t=Sum("qty"))["t"] or ZERO
+
+
+def capital_in_use(pair_id: str) -> Decimal:
+    """Quote deployed by the pair's completed (or hedged) executions: the same measure execution used."""
+    from trading.execution_models import Execution, ExecutionState
+
+    return (
+        Execution.objects.filter(pair_key=pair_id, state__in=[ExecutionState.COMPLETED, ExecutionState.HEDGED])
+        .aggregate(total=Sum(F("qty") * F("expected_buy_price")))["total"]
+        or ZERO
+    )
+
+
+def window_pnl(pair_id: str, minutes: int) -> Decimal:
+    from trading.risk_models import PnlRecord
+
+    since = timezone.now() - timedelta(minutes=minutes)
+    return PnlRecord.objects.filter(pair_id=pair_id, at__gte=since).aggregate(t=Sum("amount"))["t"] or ZERO
+
+
+# --------------------------------------------------------------------------- market inputs
+
+
+def _book_for(intent: OrderIntent) -> Any:
+    from exchanges.order_books import read_book
+    from exchanges.symbols import Exchange, Instrument, MarketType
+
+    return read_book(Instrument(Exchange(intent.exchange), intent.symbol, MarketType(intent.type)))
+
+
+def _mid(book: Any) -> Decimal | None:
+    if book is None or book.best_bid is None or book.best_ask is None:
+        return None
+    return (book.best_bid + book.best_ask) / 2
+
+
+def other_venue_mids(intent: OrderIntent, max_age_ms: Decimal | None) -> dict[str, Decimal]:
+    """Fresh mids of the same symbol on every other venue and market type the cache holds."""
+    import json
+
+    from arbsite.redis_client import get_redis
+    from exchanges.order_books import OrderBook, book_key
+    from exchanges.symbols import Exchange, Instrument, MarketType
+
+    instruments = [
+        Instrument(ex, intent.symbol, mt)
+        for ex in Exchange
+        for mt in MarketType
+        if not (ex.value == intent.exchange and mt.value == intent.type)
+    ]
+    try:
+        raws = get_redis().mget([book_key(i) for i in instruments])
+    except Exception:  # noqa: BLE001 - no cache: no comparison, the book check already failed
+        return {}
+    out: dict[str, Decimal] = {}
+    for inst, raw in zip(instruments, raws, strict=True):
+        if not raw:
+            continue
+        try:
+            book = OrderBook.from_contract(json.loads(raw))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if max_age_ms is not None and book.age_ms() > max_age_ms:
+            continue
+        mid = _mid(book)
+        if mid is not None and not book.is_crossed:
+            out[f"{inst.exchange.value} {inst.type.value}"] = mid
+    return out
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+_kill_hooks: list[Callable[[str], None]] = []
+
+
+def on_kill(fn: Callable[[str], None]) -> None:
+    """Register `fn(reason)` to run when the kill switch is engaged (TWAP pauses its plans)."""
+    if fn not in _kill_hooks:
+        _kill_hooks.append(fn)
+
+
+def _reject(intent: OrderIntent, rejection: Rejection) -> RiskRejected:
+    from trading.risk.alerts import record_rejection
+
+    record_rejection(intent, rejection)
+    return RiskRejected(rejection.reason)
+
+
+def _market_checks(intent: OrderIntent, limits: Limits) -> list[Rejection | None]:
+    """Checks that read the market: books, slippage, spread, deviation, abnormal move."""
+    from trading.risk import prices
+
+    out: list[Rejection | None] = []
+    max_age_ms = limits.max_book_age_seconds * 1000 if limits.max_book_age_seconds is not None else None
+    book = _book_for(intent)
+    if "book" not in intent.checks_done:
+        out.append(checks.book(intent.label, book.age_ms() if book is not None else None, max_age_ms,
+                               bool(book is not None and book.is_crossed)))
+    if intent.reducing:
+        return out
+    out.append(checks.slippage(intent.side, intent.expected_price, intent.executable_price,
+                               limits.max_slippage_percent))
+    if intent.threshold_percent is not None:
+        out.append(checks.spread(intent.net_edge_percent, intent.threshold_percent))
+    mid = _mid(book)
+    if mid is not None:
+        out.append(checks.price_deviation(f"{intent.exchange} {intent.type}", mid,
+                                          other_venue_mids(intent, max_age_ms),
+                                          limits.max_price_deviation_percent))
+        samples = prices.samples(intent.exchange, intent.type, intent.symbol, extra=(book.received_ts, mid))
+        out.append(checks.abnormal_move(samples, checks_now_ms(), limits.abnormal_move_window_seconds,
+                                        limits.abnormal_move_percent, label=intent.label))
+    return out
+
+
+def checks_now_ms() -> int:
+    from exchanges.order_books import now_ms
+
+    return now_ms()
+
+
+def _state_checks(intent: OrderIntent) -> Rejection | None:
+    from trading.risk import breaker
+
+    state = trading_state(intent.pair_id, intent.exchange)
+    rejection = checks.trading_state(state.state, reducing=intent.reducing, scope=state.scope, reason=state.reason)
+    if rejection is not None:
+        return rejection
+    if intent.reducing:
+        return None
+    scopes = [exchange_scope(intent.exchange)] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
+    for scope in scopes:
+        blocked = breaker.blocks(scope)
+        if blocked is not None:
+            return Rejection(Check.BREAKER, blocked)
+    return None
+
+
+def _balance_check(intent: OrderIntent) -> Rejection | None:
+    if intent.balances is None:
+        if getattr(settings, "RISK_REQUIRE_BALANCES", True):
+            return Rejection(Check.BALANCE, f"balance on {intent.exchange} unknown: not sent")
+        return None
+    leverage = Decimal(str(getattr(settings, "RISK_LINEAR_LEVERAGE", "1")))
+    asset, needed = checks.spend(intent.type, intent.side, intent.qty, intent.executable_price, intent.fee_rate,
+                                 intent.base, intent.quote, leverage=leverage, reducing=intent.reducing)
+    return checks.balance(asset, intent.balances.get(asset), needed, exchange=intent.exchange)
+
+
+def check_orders(intents: Sequence[OrderIntent]) -> None:
+    """Pass every intent or raise `RiskRejected` with the first reason; reserves exposure on success."""
+    if not intents:
+        return
+    # Balances of one venue are shared by the orders going to it in this batch.
+    spent: dict[tuple[str, str], Decimal] = {}
+    for intent in intents:
+        if intent.qty <= 0 or intent.executable_price <= 0 or intent.expected_price <= 0:
+            raise _reject(intent, Rejection(Check.BAD_INTENT, f"invalid order for {intent.label}: "
+                                            f"qty {intent.qty}, price {intent.executable_price}"))
+        rejection = _state_checks(intent)
+        if rejection is not None:
+            raise _reject(intent, rejection)
+        limits = effective_limits(intent.pair_id)
+        rejection = checks.first(_market_checks(intent, limits))
+        if rejection is None:
+            rejection = _balance_check(_minus_spent(intent, spent))
+        if rejection is not None:
+            raise _reject(intent, rejection)
+    with transaction.atomic():
+        _reserve(intents)
+
+
+def _minus_spent(intent: OrderIntent, spent: dict[tuple[str, str], Decimal]) -> OrderIntent:
+    if intent.balances is None:
+        return intent
+    leverage = Decimal(str(getattr(settings, "RISK_LINEAR_LEVERAGE", "1")))
+    asset, needed = checks.spend(intent.type, intent.side, intent.qty, intent.executable_price, intent.fee_rate,
+                                 intent.base, intent.quote, leverage=leverage, reducing=intent.reducing)
+    k = (intent.exchange, asset)
+    already = spent.get(k, ZERO)
+    spent[k] = already + needed
+    if not already:
+        return intent
+    balances = dict(intent.balances)
+    balances[asset] = balances.get(asset, ZERO) - already
+    return replace(intent, balances=balances)
+
+
+def check_order(intent: OrderIntent) -> None:
+    """One order through the gate (see `check_orders`)."""
+    check_orders([intent])
+
+
+def _reserve(intents: Sequence[OrderIntent]) -> None:
+    """Limits that count: checked with the rows locked, then reserved for the full quantity."""
+    day = utc_today()
+    # Lock in a fixed order (usage by scope, then positions by key) so batches never deadlock.
+    scopes = sorted({GLOBAL, *(pair_scope(i.pair_id) for i in intents if i.pair_id)})
+    usage = {scope: _usage(scope, day, lock=True) for scope in scopes}
+    position_keys = sorted({(i.exchange, i.base) for i in intents})
+    positions = {k: _position(*k, lock=True) for k in position_keys}
+    assets = sorted({i.base for i in intents})
+    nets = {a: net_position(a) for a in assets}
+    added: dict[str, Decimal] = {}
+    for intent in intents:
+        limits = effective_limits(intent.pair_id)
+        pos = positions[(intent.exchange, intent.base)]
+        rejections: list[Rejection | None] = [
+            checks.position(Check.VENUE_POSITION, f"{intent.exchange} {intent.base}", pos.qty, intent.signed_qty,
+                            intent.executable_price, limits.max_position_notional_per_venue),
+            checks.position(Check.NET_POSITION, f"net {intent.base}", nets[intent.base], intent.signed_qty,
+                            intent.executable_price, limits.max_net_position_notional),
+        ]
+        if not intent.reducing:
+            glob = effective_limits(None)
+            rejections += [
+                checks.order_notional(intent.qty, intent.executable_price, limits.max_order_notional),
+                checks.daily_loss(usage[GLOBAL].realised_pnl, glob.max_daily_loss),
+                checks.daily_notional(usage[GLOBAL].notional + added.get(GLOBAL, ZERO), intent.notional,
+                                      glob.max_daily_notional),
+            ]
+            if intent.pair_id:
+                ps = pair_scope(intent.pair_id)
+                rejections += [
+                    checks.daily_loss(usage[ps].realised_pnl, limits.max_daily_loss, scope=intent.pair_id),
+                    checks.daily_notional(usage[ps].notional + added.get(ps, ZERO), intent.notional,
+                                          limits.max_daily_notional, scope=intent.pair_id),
+                    checks.pnl_window(window_pnl(intent.pair_id, limits.pnl_window_minutes), limits.pnl_window_floor,
+                                      limits.pnl_window_minutes, scope=intent.pair_id),
+                ]
+                if intent.side == "buy" and intent.purpose == Purpose.OPEN:
+                    rejections.append(_capital_check(intent))
+        rejection = checks.first(rejections)
+        if rejection is not None:
+            transaction.set_rollback(True)
+            raise _reject(intent, rejection)
+        # Reserve: the position moves by the full quantity now; the fill trues it up.
+        pos.qty += intent.signed_qty
+        nets[intent.base] += intent.signed_qty
+        for scope in (GLOBAL, *( [pair_scope(intent.pair_id)] if intent.pair_id else [])):
+            added[scope] = added.get(scope, ZERO) + intent.notional
+    for pos in positions.values():
+        pos.save(update_fields=["qty", "updated_at"])
+    for scope, amount in added.items():
+        type(usage[scope]).objects.filter(pk=usage[scope].pk).update(
+            notional=F("notional") + amount, orders=F("orders") + sum(1 for _ in _in_scope(intents, scope))
+        )
+
+
+def _in_scope(intents: Iterable[OrderIntent], scope: str) -> Iterable[OrderIntent]:
+    return (i for i in intents if scope == GLOBAL or (i.pair_id and pair_scope(i.pair_id) == scope))
+
+
+def _capital_check(intent: OrderIntent) -> Rejection | None:
+    from trading.models import Pair
+
+    assert intent.pair_id is not None
+    total = Pair.objects.filter(id=intent.pair_id).values_list("total_amount", flat=True).first()
+    return checks.capital(capital_in_use(intent.pair_id), intent.notional, total)
+
+
+# --------------------------------------------------------------------------- after sending
+
+
+def _true_up(intent: OrderIntent, filled: Decimal, avg_price: Decimal | None) -> None:
+    """Move the reservation (full qty at the executable price) to what actually filled."""
+    sign = 1 if intent.side == "buy" else -1
+    position_delta = (filled - intent.qty) * sign
+    notional_delta = filled * (avg_price or intent.executable_price) - intent.notional
+    with transaction.atomic():
+        if position_delta:
+            pos = _position(intent.exchange, intent.base, lock=True)
+            pos.qty += position_delta
+            pos.save(update_fields=["qty", "updated_at"])
+        if notional_delta and not intent.reducing:
+            scopes = [GLOBAL] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
+            for scope in scopes:
+                row = _usage(scope, lock=True)
+                type(row).objects.filter(pk=row.pk).update(notional=F("notional") + notional_delta)
+
+
+def release(intent: OrderIntent) -> None:
+    """An intent that passed the gate but was never sent: give its reservation back."""
+    _true_up(intent, ZERO, None)
+
+
+def record_result(
+    intent: OrderIntent, *, filled: Decimal, avg_price: Decimal | None, ok: bool, error_code: str = "",
+    message: str = "",
+) -> None:
+    """After the venue answered: true up the reservation and feed the breakers.
+
+    `ok` is False only for venue-side failures (errors, timeouts, rejections); an IOC order
+    that simply did not fill at its limit is `ok`.
+    """
+    from trading.risk import breaker
+
+    try:
+        _true_up(intent, filled, avg_price)
+    except Exception:  # the send already happened; bookkeeping must not break the caller
+        logger.exception("risk true-up failed", extra={"event": "risk_true_up_failed", "exchange": intent.exchange})
+    scopes = [exchange_scope(intent.exchange)] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
+    for scope in scopes:
+        try:
+            breaker.record(scope, ok, reason=f"{error_code or 'error'}: {message}".strip(": "))
+        except Exception:
+            logger.exception("breaker bookkeeping failed", extra={"event": "breaker_record_failed"})
+
+
+def record_pnl(amount: Decimal, *, pair_id: str | None = None, plan_id: str | None = None, ref: str = "") -> None:
+    """A realised PnL: daily loss and the moving-window guard (which pauses the pair when below)."""
+    from trading.risk_models import PnlRecord
+
+    PnlRecord.objects.create(pair_id=pair_id or "", plan_id=plan_id or "", amount=amount, ref=ref)
+    scopes = [GLOBAL] + ([pair_scope(pair_id)] if pair_id else [])
+    for scope in scopes:
+        row = _usage(scope)
+        type(row).objects.filter(pk=row.pk).update(realised_pnl=F("realised_pnl") + amount)
+    limits = effective_limits(pair_id)
+    if pair_id:
+        rejection = checks.pnl_window(window_pnl(pair_id, limits.pnl_window_minutes), limits.pnl_window_floor,
+                                      limits.pnl_window_minutes, scope=pair_id)
+        if rejection is not None:
+            pause(pair_scope(pair_id), rejection.reason, check=Check.PNL_WINDOW, pair_id=pair_id)
+    glob = effective_limits(None)
+    loss = checks.daily_loss(_usage(GLOBAL).realised_pnl, glob.max_daily_loss)
+    if loss is not None and amount < 0:
+        from trading.risk.alerts import raise_alert
+
+        raise_alert("error", ErrorCode.RISK_REJECTED, loss.reason, pair_id=pair_id or "", check=Check.DAILY_LOSS,
+                    dedupe_seconds=3600)
+
+
+# --------------------------------------------------------------------------- kill switch
+
+
+def engage_kill_switch(reason: str, *, user: str = "", source: str = "api") -> Any:
+    """Halt everything (persisted), cancel what is open, tell everyone."""
+    from trading.risk.alerts import raise_alert
+    from trading.risk_models import KillSwitch, LimitChange
+
+    with transaction.atomic():
+        row = KillSwitch.objects.select_for_update().get_or_create(pk=1)[0]
+        was = row.engaged
+        row.engaged, row.reason = True, reason or "kill switch engaged"
+        row.engaged_by, row.engaged_at = user or source, timezone.now()
+        row.save()
+        LimitChange.objects.create(username=user, source=source, scope="kill_switch", field="engaged",
+                                   old_value=str(was), new_value=f"True {row.reason}")
+    raise_alert("critical", ErrorCode.RISK_REJECTED, f"KILL SWITCH engaged by {user or source}: {row.reason}",
+                check=Check.KILL_SWITCH)
+    for hook in list(_kill_hooks):
+        try:
+            hook(row.reason)
+        except Exception:
+            logger.exception("kill hook failed", extra={"event": "kill_hook_failed"})
+    from trading.risk_tasks import enqueue_cancel_open_orders
+
+    transaction.on_commit(enqueue_cancel_open_orders)
+    return row
+
+
+def clear_kill_switch(*, user: str, source: str = "api", reason: str = "") -> Any:
+    """Only an operator resumes; pauses set meanwhile stay until cleared on their own."""
+    from trading.risk.alerts import raise_alert
+    from trading.risk_models import KillSwitch, LimitChange
+
+    with transaction.atomic():
+        row = KillSwitch.objects.select_for_update().get_or_create(pk=1)[0]
+        was = row.engaged
+        row.engaged = False
+        row.cleared_by, row.cleared_at = user or source, timezone.now()
+        if reason:
+            row.reason = reason
+        row.save()
+        LimitChange.objects.create(username=user, source=source, scope="kill_switch", field="engaged",
+                                   old_value=str(was), new_value="False")
+    if was:
+        raise_alert("warning", "KILL_SWITCH_CLEARED", f"kill switch cleared by {user or source}; trading may resume",
+                    check=Check.KILL_SWITCH)
+    return row

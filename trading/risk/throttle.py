@@ -1,0 +1,205 @@
+"""Exchange-level throttling: a request budget per exchange, backoff with jitter, bans halt.
+
+Every private call of `LiveVenue` goes through `throttled_call(exchange, fn, ...)`:
+
+- **Budget**: at most `RISK_REQUEST_BUDGET_PER_SECOND[exchange]` requests a second across
+  every process (a Redis counter per exchange and second), set below what each exchange
+  documents for order endpoints. Over budget, the call waits for the next second (bounded).
+- **Retries**: 429 and, for idempotent calls, 5xx / network errors are retried with
+  exponential backoff and full jitter, up to `RISK_RETRY_ATTEMPTS`. Order placement is
+  retried on 429 only: any other failure has an unknown outcome, which the caller
+  reconciles by client order id instead of sending again.
+- **Bans**: a 418 / IP-ban answer (ccxt's DDoSProtection that is not a plain rate limit)
+  is never retried: the exchange is halted for `RISK_BAN_SECONDS` (or the venue's
+  Retry-After), an `engine_alert` goes out, and calls fail fast until the halt expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
+
+import ccxt
+from django.conf import settings
+
+from arbsite.errors import ExchangeUnavailable
+from arbsite.redis_client import key
+
+logger = logging.getLogger("trading.risk.throttle")
+
+T = TypeVar("T")
+Kind = Literal["ban", "rate_limit", "transient", "final"]
+
+# Requests a second per exchange; each well below the venue's documented limit
+# (Binance 50 orders/10 s spot, Bybit 10-20 orders/s, OKX 60 orders/2 s, Bitget 10 orders/s).
+DEFAULT_BUDGET = {"binance": 8, "bybit": 8, "okx": 10, "bitget": 6}
+MAX_BUDGET_WAIT_SECONDS = 5.0
+
+_local_redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_local_counts: dict[tuple[str, int], int] = {}
+
+
+def budget(exchange: str) -> int:
+    configured = getattr(settings, "RISK_REQUEST_BUDGET_PER_SECOND", None) or {}
+    return int(configured.get(exchange, DEFAULT_BUDGET.get(exchange, 5)))
+
+
+def backoff_delay(attempt: int, *, base: float | None = None, cap: float | None = None,
+                  rng: Callable[[], float] = random.random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    base = float(getattr(settings, "RISK_RETRY_BASE_SECONDS", 0.25)) if base is None else base
+    cap = float(getattr(settings, "RISK_RETRY_CAP_SECONDS", 8.0)) if cap is None else cap
+    return rng() * min(cap, base * (2 ** min(attempt, 30)))
+
+
+def classify(exc: BaseException) -> Kind:
+    """What to do about a raw ccxt failure (subclasses first: a rate limit is a DDoSProtection)."""
+    if isinstance(exc, ccxt.RateLimitExceeded):
+        return "rate_limit"
+    if isinstance(exc, ccxt.DDoSProtection):
+        return "ban"
+    if isinstance(exc, (ccxt.NetworkError, asyncio.TimeoutError, OSError)):
+        return "transient"  # 5xx (ExchangeNotAvailable), timeouts, refused connections
+    return "final"
+
+
+def _redis() -> Any:
+    loop = asyncio.get_running_loop()
+    client = _local_redis.get(loop)
+    if client is None:
+        from arbsite.redis_client import get_async_redis
+
+        client = get_async_redis()
+        _local_redis[loop] = client
+    return client
+
+
+def _ban_key(exchange: str) -> str:
+    return key("risk", "ban", exchange)
+
+
+async def banned(exchange: str) -> str | None:
+    """The reason the exchange is halted for a ban, or None."""
+    try:
+        raw = await _redis().get(_ban_key(exchange))
+    except Exception:  # noqa: BLE001 - no Redis: the database state still halts the gate
+        return None
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+async def acquire(exchange: str) -> None:
+    """Take one request from the exchange's budget for this second, waiting (bounded) when spent."""
+    limit = budget(exchange)
+    deadline = time.monotonic() + MAX_BUDGET_WAIT_SECONDS
+    while True:
+        second = int(time.time())
+        try:
+            redis = _redis()
+            k = key("risk", "budget", exchange, str(second))
+            pipe = redis.pipeline()
+            pipe.incr(k)
+            pipe.expire(k, 3)
+            used = int((await pipe.execute())[0])
+        except Exception:  # noqa: BLE001 - without Redis, budget per process
+            _local_counts[(exchange, second)] = used = _local_counts.get((exchange, second), 0) + 1
+            for stale in [k2 for k2 in _local_counts if k2[1] < second - 2]:
+                _local_counts.pop(stale, None)
+        if used <= limit:
+            return
+        if time.monotonic() >= deadline:
+            from arbsite.errors import RateLimited
+
+            raise RateLimited(f"{exchange}: request budget ({limit}/s) exhausted; not sent")
+        await asyncio.sleep(max(0.01, second + 1 - time.time()))
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+async def halt_for_ban(exchange: str, exc: BaseException | None = None) -> float:
+    """Halt the exchange (Redis for the fast path, the database state for the gate) and alert."""
+    seconds = _retry_after(exc) if exc is not None else None
+    seconds = max(seconds or 0, float(getattr(settings, "RISK_BAN_SECONDS", 600)))
+    reason = f"{exchange} refused requests from this address (HTTP 418 / IP ban); halted for {seconds:.0f}s"
+    try:
+        await _redis().set(_ban_key(exchange), reason, ex=int(seconds))
+    except Exception:
+        logger.exception("ban not cached", extra={"event": "risk_ban_cache_failed", "exchange": exchange})
+    await asyncio.to_thread(_halt_in_db, exchange, reason, seconds)
+    return seconds
+
+
+def _halt_in_db(exchange: str, reason: str, seconds: float) -> None:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from trading.risk.gate import exchange_scope, pause
+
+    try:
+        pause(exchange_scope(exchange), reason, check="throttle", exchange=exchange, state="halted",
+              until=timezone.now() + timedelta(seconds=seconds), severity="critical")
+    except Exception:
+        logger.exception("ban not stored", extra={"event": "risk_ban_store_failed", "exchange": exchange})
+    finally:
+        connection.close()
+
+
+async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: Any, idempotent: bool = True,
+                         attempts: int | None = None, **kwargs: Any) -> T:
+    """Call a ccxt coroutine within the budget, retrying what is safe to retry; errors leave translated."""
+    from exchanges.connectivity import translate
+
+    exchange = str(getattr(exchange, "value", exchange))
+    tries = int(getattr(settings, "RISK_RETRY_ATTEMPTS", 4)) if attempts is None else attempts
+    attempt = 0
+    while True:
+        reason = await banned(exchange)
+        if reason is not None:
+            raise ExchangeUnavailable(reason)
+        await acquire(exchange)
+        started = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            kind = classify(exc)
+            error = translate(exc, exchange)
+            logger.warning(
+                "exchange call failed",
+                extra={"event": "exchange_call_failed", "exchange": exchange, "error_code": error.error_code,
+                       "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                       "detail": {"kind": kind, "attempt": attempt, "error": type(exc).__name__}},
+            )
+            if kind == "ban":
+                seconds = await halt_for_ban(exchange, exc)
+                raise ExchangeUnavailable(
+                    f"{exchange} refused requests from this address (ban); halted for {seconds:.0f}s"
+                ) from exc
+            retryable = kind == "rate_limit" or (kind == "transient" and idempotent)
+            attempt += 1
+            if not retryable or attempt >= tries:
+                raise error from exc
+            delay = backoff_delay(attempt - 1)
+            if kind == "rate_limit":
+                delay = max(delay, _retry_after(exc) or 0)
+            from arbsite import metrics
+
+            try:
+                metrics.incr("exchange_retry")
+            except Exception:  # noqa: BLE001
+                pass
+            await asyncio.sleep(delay)
