@@ -66,6 +66,7 @@ from trading.execution_models import (
     Trigger,
 )
 from trading.models import Pair
+from trading.risk import gate as risk
 
 logger = logging.getLogger("trading.execution")
 
@@ -81,6 +82,11 @@ _ORDER_STATE = {
     OrderStatus.PARTIALLY_FILLED: OrderState.PARTIALLY_FILLED,
     OrderStatus.CANCELED: OrderState.CANCELED,
     OrderStatus.REJECTED: OrderState.REJECTED,
+}
+_RISK_PURPOSE = {
+    OrderPurpose.ENTRY: risk.Purpose.OPEN,
+    OrderPurpose.COMPLETE: risk.Purpose.COMPLETE,
+    OrderPurpose.FLATTEN: risk.Purpose.FLATTEN,
 }
 _ERRORS: dict[str, type[ApiError]] = {
     ErrorCode.RISK_REJECTED: RiskRejected,
@@ -320,11 +326,8 @@ class _Runner:
         for inst, book in ((inst1, book1), (inst2, book2)):
             if book is None:
                 raise ExchangeUnavailable(f"no live order book for {inst.key}")
-            if book.age_ms() > self.policy.max_book_age_ms:
-                raise RiskRejected(f"stale order book for {inst.key} ({book.age_ms()} ms old)")
-            if book.is_crossed:
-                raise RiskRejected(f"crossed order book for {inst.key}")
         assert book1 is not None and book2 is not None
+        # Stale and crossed books, the threshold and capital in use are the risk gate's checks (below).
         qty = min(v1.amount_to_precision(inst1, pair.qty), v2.amount_to_precision(inst2, pair.qty))
         if qty <= 0:
             raise RiskRejected(f"qty {pair.qty} rounds to zero at the markets' precision")
@@ -332,10 +335,6 @@ class _Runner:
         if not evaluation.executable:
             raise RiskRejected(evaluation.reason)
         assert evaluation.net_edge_percent is not None and evaluation.net_edge is not None
-        if evaluation.net_edge_percent < pair.threshold:
-            raise RiskRejected(
-                f"net spread {evaluation.net_edge_percent:.4f}% is below the threshold {pair.threshold:.4f}%"
-            )
         legs = []
         for leg, inst, venue, rules, quote in (
             (1, inst1, v1, rules1, evaluation.leg1),
@@ -347,18 +346,22 @@ class _Runner:
             limit = venue.price_to_precision(inst, quote.fill.worst_price * cap)
             check_minimums(rules, qty, limit)
             legs.append(LegPlan(leg, inst, side, qty, quote.fill.avg_price, limit, rules))
-        buy = next(leg for leg in legs if leg.side is Side.BUY)
-        deployed = (
-            Execution.objects.filter(pair_key=pair.id, state__in=[ExecutionState.COMPLETED, ExecutionState.HEDGED])
-            .exclude(pk=self.ex.pk)
-            .aggregate(total=Sum(F("qty") * F("expected_buy_price")))["total"]
-            or ZERO
-        )
-        if deployed + qty * buy.expected_price > pair.total_amount:
-            raise RiskRejected(
-                f"capital in use {deployed:.2f} plus {qty * buy.expected_price:.2f} exceeds totalAmount "
-                f"{pair.total_amount:.2f}"
-            )
+        # The one gate: every check (books, spread, slippage, limits, balances) and the reservation.
+        balances = self.run(_gather(v1.fetch_balance(), v2.fetch_balance()))
+        books = {1: book1, 2: book2}
+        intents = []
+        for plan, balance in zip(legs, balances, strict=True):
+            book = books[plan.leg]
+            top = book.best_ask if plan.side is Side.BUY else book.best_bid
+            intents.append(risk.OrderIntent(
+                exchange=plan.instrument.exchange.value, symbol=plan.instrument.symbol,
+                type=plan.instrument.type.value, side=plan.side.value, qty=plan.qty,
+                expected_price=top or plan.expected_price, executable_price=plan.expected_price,
+                pair_id=pair.id, purpose=risk.Purpose.OPEN, balances=balance, fee_rate=plan.rules.taker_fee,
+                net_edge_percent=evaluation.net_edge_percent, threshold_percent=pair.threshold,
+                client_order_id=client_order_id(self.ex, plan.leg, OrderPurpose.ENTRY, 0),
+            ))
+        risk.check_orders(intents)
         self.ex.direction = evaluation.direction.value
         self.ex.qty = qty
         self.ex.expected_buy_price = evaluation.buy_price
@@ -462,6 +465,7 @@ class _Runner:
         for order, result in zip(orders, results, strict=True):
             self._publish_submitted(order, result)
             self.record(order, result)
+            self._risk_record(order, result)
 
     def refresh(self, orders: Sequence[ExecutionOrder], *, missing_means_unsent: bool) -> None:
         """Look unsettled orders up by client id; cancel any still working; record them."""
@@ -491,8 +495,11 @@ class _Runner:
                     order.state = OrderState.NOT_FOUND
                     order.error_message = "not found at the venue by client order id"
                     order.save(update_fields=["state", "error_message", "updated_at"])
+                    if order.purpose != OrderPurpose.ENTRY:
+                        risk.release(self._risk_intent(order))  # entries are re-sent with the same ids
             elif isinstance(result, OrderResult):
                 self.record(order, result)
+                self._risk_record(order, result)
             # an ApiError leaves the order unsettled: the next pass (or operator) looks again
 
     def record(self, order: ExecutionOrder, result: OrderResult | ApiError) -> None:
@@ -666,6 +673,17 @@ class _Runner:
                 price = venue.price_to_precision(inst, reference * cap)
             reference_price = price if price is not None else reference
             check_minimums(rules, qty, reference_price)
+            # Reducing orders pass the gate too (allowed in reducing-only state, never when halted).
+            gate_price = reference_price or self.ex.expected_buy_price or self.ex.expected_sell_price
+            if gate_price is None:
+                raise RiskRejected(f"no price to check the {purpose.value} order against")
+            balance = self.run(asyncio.wait_for(venue.fetch_balance(), timeout=self.policy.leg_timeout))
+            risk.check_order(risk.OrderIntent(
+                exchange=inst.exchange.value, symbol=inst.symbol, type=inst.type.value, side=side.value, qty=qty,
+                expected_price=reference or gate_price, executable_price=gate_price, pair_id=self.ex.pair_key,
+                purpose=_RISK_PURPOSE[purpose], balances=balance, fee_rate=rules.taker_fee,
+                client_order_id=client_order_id(self.ex, leg, purpose, attempt),
+            ))
         except (ApiError, TimeoutError) as exc:
             detail = exc.detail if isinstance(exc, ApiError) else "timed out"
             self._step(
@@ -691,6 +709,12 @@ class _Runner:
             self._summarise()
         ex.finished_at = timezone.now()
         ex.save()
+        if ex.pnl is not None and ex.pnl != 0:
+            try:  # the daily loss and the moving-window PnL guard count every realised result
+                risk.record_pnl(ex.pnl, pair_id=ex.pair_key, ref=f"execution:{ex.id}")
+            except Exception:
+                logger.exception("realised PnL not recorded", extra={"event": "risk_pnl_failed",
+                                                                     "pairId": ex.pair_key})
         logger.info(
             "execution finished",
             extra={
@@ -768,6 +792,27 @@ class _Runner:
             **data,
         }
         _publish(event, payload)
+
+    def _risk_intent(self, order: ExecutionOrder) -> risk.OrderIntent:
+        """The gate's view of a stored order (its reservation is found by client order id)."""
+        price = order.price or order.avg_price or self.ex.expected_buy_price or Decimal(1)
+        return risk.OrderIntent(
+            exchange=order.exchange, symbol=order.symbol, type=order.market_type, side=order.side, qty=order.qty,
+            expected_price=price, executable_price=price, pair_id=self.ex.pair_key,
+            purpose=_RISK_PURPOSE[OrderPurpose(order.purpose)], client_order_id=order.client_order_id,
+        )
+
+    def _risk_record(self, order: ExecutionOrder, result: OrderResult | ApiError) -> None:
+        """Tell the gate how the order ended: trues up its reservation, feeds the breakers."""
+        intent = self._risk_intent(order)
+        if isinstance(result, ApiError):
+            ok = isinstance(result, RiskRejected)  # our own refusal, not the venue failing
+            final = order.state != OrderState.SENDING  # unknown outcome: reconciled later
+            risk.record_result(intent, filled=order.filled_qty, avg_price=order.avg_price, ok=ok,
+                               error_code=result.error_code, message=str(result.detail), final=final)
+        elif result.status.is_terminal:
+            risk.record_result(intent, filled=result.filled, avg_price=result.average,
+                               ok=result.status is not OrderStatus.REJECTED)
 
     def _publish_submitted(self, order: ExecutionOrder, result: OrderResult | ApiError) -> None:
         if isinstance(result, OrderResult):

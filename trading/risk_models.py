@@ -25,6 +25,7 @@ __all__ = [
     "PnlRecord",
     "RiskLimits",
     "RiskPosition",
+    "RiskReservation",
     "State",
     "TradingState",
 ]
@@ -216,6 +217,28 @@ class RiskPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.asset} {self.qty}"
+
+
+class RiskReservation(models.Model):
+    """What one order reserved at the gate, by client order id: a rerun never reserves twice."""
+
+    client_order_id = models.CharField(max_length=64, unique=True)
+    exchange = models.CharField(max_length=16)
+    asset = models.CharField(max_length=16)
+    signed_qty = models.DecimalField(max_digits=30, decimal_places=12)
+    notional = models.DecimalField(max_digits=30, decimal_places=12)
+    pair_id = models.CharField(max_length=100, blank=True)
+    plan_id = models.CharField(max_length=100, blank=True)
+    purpose = models.CharField(max_length=10)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    filled_qty = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.signed_qty} {self.asset}@{self.exchange}"
 
 
 class PnlRecord(models.Model):

@@ -88,7 +88,8 @@ def spread(net_edge_percent: Decimal | None, threshold_percent: Decimal) -> Reje
     if net_edge_percent < threshold_percent:
         return Rejection(
             Check.SPREAD,
-            f"spread no longer above threshold: net {_pct(net_edge_percent)} < {_pct(threshold_percent)}",
+            f"spread no longer above threshold: net spread {_pct(net_edge_percent)} is below the threshold "
+            f"{_pct(threshold_percent)}",
         )
     return None
 
@@ -98,9 +99,10 @@ def price_deviation(
 ) -> Rejection | None:
     """A venue's price against the median of every venue quoting the asset (itself included).
 
-    Needs at least one other venue; with two, the median is their midpoint.
+    Needs at least two other venues: with only the counter-leg, the "median" is the midpoint
+    of the very spread being traded, and the threshold already judges that.
     """
-    if limit_percent is None or not others or price <= 0:
+    if limit_percent is None or len(others) < 2 or price <= 0:
         return None
     prices = [price, *others.values()]
     mid = Decimal(median(prices))

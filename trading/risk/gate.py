@@ -17,7 +17,7 @@ state and skip the limits that would only stop them from reducing exposure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -427,8 +427,17 @@ def check_orders(intents: Sequence[OrderIntent]) -> None:
             rejection = _balance_check(_minus_spent(intent, spent))
         if rejection is not None:
             raise _reject(intent, rejection)
-    with transaction.atomic():
-        _reserve(intents)
+    try:
+        with transaction.atomic():
+            _reserve(intents)
+    except _Refused as refused:
+        raise _reject(refused.intent, refused.rejection) from None
+
+
+class _Refused(Exception):
+    def __init__(self, intent: OrderIntent, rejection: Rejection) -> None:
+        super().__init__(rejection.reason)
+        self.intent, self.rejection = intent, rejection
 
 
 def _minus_spent(intent: OrderIntent, spent: dict[tuple[str, str], Decimal]) -> OrderIntent:
@@ -452,9 +461,25 @@ def check_order(intent: OrderIntent) -> None:
     check_orders([intent])
 
 
+def _already_reserved(intents: Sequence[OrderIntent]) -> set[str]:
+    from trading.risk_models import RiskReservation
+
+    ids = [i.client_order_id for i in intents if i.client_order_id]
+    if not ids:
+        return set()
+    return set(RiskReservation.objects.filter(client_order_id__in=ids).values_list("client_order_id", flat=True))
+
+
 def _reserve(intents: Sequence[OrderIntent]) -> None:
     """Limits that count: checked with the rows locked, then reserved for the full quantity."""
+    from trading.risk_models import RiskReservation
+
     day = utc_today()
+    # A rerun of the same orders (same client ids) passed and reserved before: not again.
+    done = _already_reserved(intents)
+    intents = [i for i in intents if not (i.client_order_id and i.client_order_id in done)]
+    if not intents:
+        return
     # Lock in a fixed order (usage by scope, then positions by key) so batches never deadlock.
     scopes = sorted({GLOBAL, *(pair_scope(i.pair_id) for i in intents if i.pair_id)})
     usage = {scope: _usage(scope, day, lock=True) for scope in scopes}
@@ -463,6 +488,7 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
     assets = sorted({i.base for i in intents})
     nets = {a: net_position(a) for a in assets}
     added: dict[str, Decimal] = {}
+    counted: dict[str, int] = {}
     for intent in intents:
         limits = effective_limits(intent.pair_id)
         pos = positions[(intent.exchange, intent.base)]
@@ -493,23 +519,30 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
                     rejections.append(_capital_check(intent))
         rejection = checks.first(rejections)
         if rejection is not None:
-            transaction.set_rollback(True)
-            raise _reject(intent, rejection)
+            raise _Refused(intent, rejection)  # rolls the batch back; reported outside the transaction
         # Reserve: the position moves by the full quantity now; the fill trues it up.
         pos.qty += intent.signed_qty
         nets[intent.base] += intent.signed_qty
-        for scope in (GLOBAL, *( [pair_scope(intent.pair_id)] if intent.pair_id else [])):
-            added[scope] = added.get(scope, ZERO) + intent.notional
+        for scope in _scopes(intent):
+            if not intent.reducing:
+                added[scope] = added.get(scope, ZERO) + intent.notional
+            counted[scope] = counted.get(scope, 0) + 1
+        if intent.client_order_id:
+            RiskReservation.objects.create(
+                client_order_id=intent.client_order_id, exchange=intent.exchange, asset=intent.base,
+                signed_qty=intent.signed_qty, notional=ZERO if intent.reducing else intent.notional,
+                pair_id=intent.pair_id or "", plan_id=intent.plan_id or "", purpose=str(intent.purpose),
+            )
     for pos in positions.values():
         pos.save(update_fields=["qty", "updated_at"])
-    for scope, amount in added.items():
+    for scope, n in counted.items():
         type(usage[scope]).objects.filter(pk=usage[scope].pk).update(
-            notional=F("notional") + amount, orders=F("orders") + sum(1 for _ in _in_scope(intents, scope))
+            notional=F("notional") + added.get(scope, ZERO), orders=F("orders") + n
         )
 
 
-def _in_scope(intents: Iterable[OrderIntent], scope: str) -> Iterable[OrderIntent]:
-    return (i for i in intents if scope == GLOBAL or (i.pair_id and pair_scope(i.pair_id) == scope))
+def _scopes(intent: OrderIntent) -> list[str]:
+    return [GLOBAL] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
 
 
 def _capital_check(intent: OrderIntent) -> Rejection | None:
@@ -524,18 +557,28 @@ def _capital_check(intent: OrderIntent) -> Rejection | None:
 
 
 def _true_up(intent: OrderIntent, filled: Decimal, avg_price: Decimal | None) -> None:
-    """Move the reservation (full qty at the executable price) to what actually filled."""
-    sign = 1 if intent.side == "buy" else -1
-    position_delta = (filled - intent.qty) * sign
-    notional_delta = filled * (avg_price or intent.executable_price) - intent.notional
+    """Move the reservation (full qty at the executable price) to what actually filled; once per order."""
+    from trading.risk_models import RiskReservation
+
     with transaction.atomic():
+        signed, reserved_notional = intent.signed_qty, ZERO if intent.reducing else intent.notional
+        if intent.client_order_id:
+            row = RiskReservation.objects.select_for_update().filter(client_order_id=intent.client_order_id).first()
+            if row is None or row.settled_at is not None:
+                return  # never reserved here (or already trued up): nothing to move
+            signed, reserved_notional = row.signed_qty, row.notional
+            row.settled_at, row.filled_qty = timezone.now(), filled
+            row.save(update_fields=["settled_at", "filled_qty"])
+        sign = 1 if signed > 0 else -1
+        position_delta = filled * sign - signed
+        notional_delta = (filled * (avg_price or intent.executable_price) - reserved_notional
+                          if reserved_notional else ZERO)
         if position_delta:
             pos = _position(intent.exchange, intent.base, lock=True)
             pos.qty += position_delta
             pos.save(update_fields=["qty", "updated_at"])
-        if notional_delta and not intent.reducing:
-            scopes = [GLOBAL] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
-            for scope in scopes:
+        if notional_delta:
+            for scope in _scopes(intent):
                 row = _usage(scope, lock=True)
                 type(row).objects.filter(pk=row.pk).update(notional=F("notional") + notional_delta)
 
@@ -547,19 +590,22 @@ def release(intent: OrderIntent) -> None:
 
 def record_result(
     intent: OrderIntent, *, filled: Decimal, avg_price: Decimal | None, ok: bool, error_code: str = "",
-    message: str = "",
+    message: str = "", final: bool = True,
 ) -> None:
-    """After the venue answered: true up the reservation and feed the breakers.
+    """After the venue answered: true up the reservation (when `final`) and feed the breakers.
 
     `ok` is False only for venue-side failures (errors, timeouts, rejections); an IOC order
-    that simply did not fill at its limit is `ok`.
+    that simply did not fill at its limit is `ok`. `final=False` (outcome still unknown, the
+    order is reconciled later) counts the outcome but keeps the reservation.
     """
     from trading.risk import breaker
 
-    try:
-        _true_up(intent, filled, avg_price)
-    except Exception:  # the send already happened; bookkeeping must not break the caller
-        logger.exception("risk true-up failed", extra={"event": "risk_true_up_failed", "exchange": intent.exchange})
+    if final:
+        try:
+            _true_up(intent, filled, avg_price)
+        except Exception:  # the send already happened; bookkeeping must not break the caller
+            logger.exception("risk true-up failed",
+                             extra={"event": "risk_true_up_failed", "exchange": intent.exchange})
     scopes = [exchange_scope(intent.exchange)] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
     for scope in scopes:
         try:
@@ -572,6 +618,8 @@ def record_pnl(amount: Decimal, *, pair_id: str | None = None, plan_id: str | No
     """A realised PnL: daily loss and the moving-window guard (which pauses the pair when below)."""
     from trading.risk_models import PnlRecord
 
+    if ref and PnlRecord.objects.filter(ref=ref).exists():
+        return  # already counted (a rerun finishing the same execution)
     PnlRecord.objects.create(pair_id=pair_id or "", plan_id=plan_id or "", amount=amount, ref=ref)
     scopes = [GLOBAL] + ([pair_scope(pair_id)] if pair_id else [])
     for scope in scopes:
