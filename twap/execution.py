@@ -413,7 +413,7 @@ class _Runner:
             elif s.deferrals == 1:
                 scheduler.alert_later(plan, "info" if exc.spread else "warning", exc.code,
                                       f"slice {s.index} waits: {exc}")
-            scheduler.publish_progress_later(plan.pk)
+            scheduler.publish_progress_later(plan)
         logger.info("twap slice deferred", extra={"event": "twap_slice_deferred", "error_code": exc.code,
                                                   "detail": {"planId": self.plan.plan_id, "slice": self.slice.index,
                                                              "reason": str(exc)}})
@@ -519,7 +519,7 @@ class _Runner:
                 plan.last_execution_at = now
                 plan.save(update_fields=["last_execution_at", "updated_at"])
             scheduler.advance(plan, s)
-            scheduler.publish_progress_later(plan.pk)
+            scheduler.publish_progress_later(plan)
             self.plan = plan
         self.flush_events()
         logger.info("twap slice done", extra={"event": "twap_slice_done", "success": all(

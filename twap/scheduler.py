@@ -93,15 +93,10 @@ def _after_commit(fn: Callable[[], None]) -> None:
     transaction.on_commit(fn)
 
 
-def publish_progress_later(plan_pk: int) -> None:
-    """Publish the plan's progress once the current transaction commits (readers see what we saw)."""
-
-    def send() -> None:
-        plan = Plan.objects.filter(pk=plan_pk).first()
-        if plan is not None:
-            publish_event("twap_progress", progress_payload(plan))
-
-    _after_commit(send)
+def publish_progress_later(plan: Plan) -> None:
+    """The plan's progress as this transaction sees it, published once it commits (never a state that rolled back)."""
+    payload = progress_payload(plan)
+    _after_commit(lambda: publish_event("twap_progress", payload))
 
 
 def alert_later(plan: Plan, severity: str, code: str, message: str) -> None:
@@ -181,7 +176,7 @@ def control(plan_id: str, action: str) -> Plan:
                 alert_later(plan, "warning", "TWAP_LEGS_UNEVEN",
                             f"cancelled with legs uneven: leg 1 {legs[1].executed}, leg 2 {legs[2].executed}")
         logger.info("twap control", extra={"event": "twap_control", "detail": {"planId": plan_id, "action": action}})
-        publish_progress_later(plan.pk)
+        publish_progress_later(plan)
     return plan
 
 
