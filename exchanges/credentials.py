@@ -33,6 +33,7 @@ import ccxt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+from django.db import DatabaseError
 
 from arbsite.errors import ApiError, ValidationFailed
 from arbsite.logging import register_secret
@@ -183,7 +184,14 @@ def _off_the_loop(fn: Callable[[], T]) -> T:
 def _stored_row(exchange: Exchange) -> Any | None:
     from exchanges.models import ExchangeCredential
 
-    return _off_the_loop(lambda: ExchangeCredential.objects.filter(exchange=exchange.value).first())
+    try:
+        return _off_the_loop(lambda: ExchangeCredential.objects.filter(exchange=exchange.value).first())
+    except DatabaseError as exc:
+        # No readable store (unmigrated, database down): the safe reading is publicOnly, loudly.
+        logger.error("credentials store unreadable", extra={"event": "credentials_store_unavailable",
+                                                             "exchange": exchange.value,
+                                                             "detail": type(exc).__name__})
+        return None
 
 
 def _from_store(exchange: Exchange) -> dict[str, str]:

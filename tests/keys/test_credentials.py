@@ -119,3 +119,14 @@ async def test_credentials_can_be_read_inside_an_event_loop(encryption_key: str,
     monkeypatch.setenv("BYBIT_API_SECRET", "env-secret")
     assert credentials.has_trading_keys("bybit")
     assert not credentials.has_trading_keys("binance")  # falls through to the (empty) store off the loop
+
+
+def test_an_unreadable_store_means_public_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import DatabaseError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError("relation does not exist")
+
+    monkeypatch.setattr(ExchangeCredential.objects, "filter", broken)
+    assert credentials.has_trading_keys("binance") is False
+    assert credentials.credentials_for("binance") is None
