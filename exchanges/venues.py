@@ -314,6 +314,13 @@ class LiveVenue:
     def price_to_precision(self, instrument: Instrument, price: Decimal) -> Decimal:
         return self._markets.price(instrument, price)
 
+    async def _call(self, fn: Any, *args: Any, idempotent: bool = True,
+                    passthrough: tuple[type[BaseException], ...] = ()) -> Any:
+        """Every private call: within the exchange's request budget, retried with backoff, bans halt."""
+        from trading.risk.throttle import throttled_call  # the risk engine owns throttling
+
+        return await throttled_call(self.exchange.value, fn, *args, idempotent=idempotent, passthrough=passthrough)
+
     async def create_order(
         self, instrument: Instrument, side: Side | str, qty: Decimal, *,
         order_type: OrderType | str = OrderType.MARKET, price: Decimal | None = None, client_order_id: str,
@@ -326,9 +333,10 @@ class LiveVenue:
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if order_type is OrderType.LIMIT:
             params["timeInForce"] = "IOC"
-        raw = await connectivity.call(
-            self.exchange, self.client.create_order, rules.unified, order_type.value, side.value,
-            float(amount), None if limit is None else float(limit), params,
+        # Not idempotent: only a 429 is retried; any other failure is reconciled by client id.
+        raw = await self._call(
+            self.client.create_order, rules.unified, order_type.value, side.value,
+            float(amount), None if limit is None else float(limit), params, idempotent=False,
         )
         self._sent[client_order_id] = (side, order_type, amount, limit)
         result = parse_ccxt_order(raw, self.exchange, instrument, client_order_id=client_order_id, side=side,
@@ -343,11 +351,10 @@ class LiveVenue:
     async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
         rules = await self.rules(instrument)
         try:
-            raw = await self._fetch_by_client_id(instrument, rules.unified, client_order_id)
+            raw = await self._call(self._fetch_by_client_id, instrument, rules.unified, client_order_id,
+                                   passthrough=(ccxt.OrderNotFound,))
         except ccxt.OrderNotFound:
             return None
-        except Exception as exc:
-            raise connectivity.translate(exc, self.exchange) from exc
         side = Side(str(raw.get("side") or "buy").lower())
         order_type = OrderType.LIMIT if str(raw.get("type") or "").lower() == "limit" else OrderType.MARKET
         amount = _dec(raw.get("amount")) or ZERO
@@ -373,20 +380,18 @@ class LiveVenue:
         rules = await self.rules(instrument)
         params = {FETCH_BY_CLIENT_ID[self.exchange]: client_order_id, "clientOrderId": client_order_id}
         try:
-            await self.client.cancel_order(None, rules.unified, params)
+            await self._call(self.client.cancel_order, None, rules.unified, params, passthrough=(ccxt.OrderNotFound,))
         except ccxt.OrderNotFound:
             pass  # already done (filled, expired) or never arrived: the fetch below says which
-        except Exception as exc:
-            raise connectivity.translate(exc, self.exchange) from exc
         return await self.fetch_order(instrument, client_order_id)
 
     async def fetch_balance(self) -> dict[str, Decimal]:
-        raw = await connectivity.call(self.exchange, self.client.fetch_balance)
+        raw = await self._call(self.client.fetch_balance)
         free = raw.get("free") or {}
         return {asset: d for asset, value in free.items() if (d := _dec(value)) is not None and d != 0}
 
     async def fetch_positions(self) -> list[dict[str, Any]]:
-        raw = await connectivity.call(self.exchange, self.client.fetch_positions)
+        raw = await self._call(self.client.fetch_positions)
         out = []
         for pos in raw:
             contracts = _dec(pos.get("contracts")) or ZERO

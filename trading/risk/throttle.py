@@ -160,8 +160,12 @@ def _halt_in_db(exchange: str, reason: str, seconds: float) -> None:
 
 
 async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: Any, idempotent: bool = True,
-                         attempts: int | None = None, **kwargs: Any) -> T:
-    """Call a ccxt coroutine within the budget, retrying what is safe to retry; errors leave translated."""
+                         attempts: int | None = None, passthrough: tuple[type[BaseException], ...] = (),
+                         **kwargs: Any) -> T:
+    """Call a ccxt coroutine within the budget, retrying what is safe to retry; errors leave translated.
+
+    Exceptions in `passthrough` (e.g. `ccxt.OrderNotFound` for a lookup) are re-raised as they are.
+    """
     from exchanges.connectivity import translate
 
     exchange = str(getattr(exchange, "value", exchange))
@@ -175,6 +179,8 @@ async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: 
         started = time.perf_counter()
         try:
             return await fn(*args, **kwargs)
+        except passthrough:
+            raise
         except Exception as exc:
             kind = classify(exc)
             error = translate(exc, exchange)
