@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +47,7 @@ from trading.spreads import (
     TopSpread,
     evaluate,
     top_of_book_spread,
+    vwap,
 )
 
 logger = logging.getLogger("trading.detection")
@@ -109,8 +111,23 @@ def load_pair_configs() -> list[PairConfig]:
 
 
 @dataclass(frozen=True, slots=True)
+class Inputs:
+    """The books and fees a decision was made on (kept to build its full `Evaluation` on demand)."""
+
+    book1: OrderBook
+    book2: OrderBook
+    fee1: Decimal
+    fee2: Decimal
+
+
+@dataclass(frozen=True)
 class Decision:
-    """One evaluation of one pair. `passing` is the whole verdict; `reason` says why not."""
+    """One evaluation of one pair. `passing` is the whole verdict; `reason` says why not.
+
+    `net_edge`/`net_edge_percent` are the executable (VWAP, after both taker fees) figures
+    for `direction`; the full `Evaluation` (fills, fees, break-even size) is built only
+    when something needs it (an announcement, a record), from the same books and fees.
+    """
 
     pair_id: str
     passing: bool
@@ -119,22 +136,35 @@ class Decision:
     threshold: Decimal
     ts: int  # ms: when it was decided
     direction: Direction | None = None
-    evaluation: Evaluation | None = None
-    top: TopSpread | None = None
+    net_edge: Decimal | None = None
+    net_edge_percent: Decimal | None = None
     venue: str = "live"
     # False when the inputs could not be judged (a book missing, stale or crossed, a fee
     # unknown): the market-data process then leaves the pair to the sweep's REST fallback.
     conclusive: bool = True
+    inputs: Inputs | None = field(default=None, repr=False, compare=False)
+    known_evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def net_edge_percent(self) -> Decimal | None:
-        return self.evaluation.net_edge_percent if self.evaluation is not None else None
+    @cached_property
+    def evaluation(self) -> Evaluation | None:
+        if self.known_evaluation is not None:
+            return self.known_evaluation
+        if self.inputs is None or self.direction is None:
+            return None
+        i = self.inputs
+        return evaluate(i.book1, i.book2, self.qty, self.direction, i.fee1, i.fee2)
+
+    @cached_property
+    def top(self) -> TopSpread | None:
+        if self.inputs is None or self.direction is None:
+            return None
+        return top_of_book_spread(self.inputs.book1, self.inputs.book2, self.direction)
 
 
-def _not_passing(pair: PairConfig, reason: str, at: int, evaluation: Evaluation | None = None,
-                 venue: str = "live", *, conclusive: bool = True) -> Decision:
-    return Decision(pair.id, False, reason, pair.qty, pair.threshold, at, evaluation=evaluation, venue=venue,
-                    conclusive=conclusive)
+def _not_passing(pair: PairConfig, reason: str, at: int, venue: str = "live", *, conclusive: bool = True,
+                 **extra: Any) -> Decision:
+    return Decision(pair.id, False, reason, pair.qty, pair.threshold, at, venue=venue, conclusive=conclusive,
+                    **extra)
 
 
 def top_bound_percent(book1: OrderBook, book2: OrderBook, direction: Direction, fee1: Decimal,
@@ -145,12 +175,28 @@ def top_bound_percent(book1: OrderBook, book2: OrderBook, direction: Direction, 
     is at most this with S/B = best bid / best ask. None when a side is empty.
     """
     if direction is Direction.LEG1_BUY_LEG2_SELL:
-        ask, bid, fee_buy, fee_sell = book1.best_ask, book2.best_bid, fee1, fee2
-    else:
-        ask, bid, fee_buy, fee_sell = book2.best_ask, book1.best_bid, fee2, fee1
+        return _bound(book1.best_ask, book2.best_bid, fee1, fee2)
+    return _bound(book2.best_ask, book1.best_bid, fee2, fee1)
+
+
+def _bound(ask: Decimal | None, bid: Decimal | None, fee_buy: Decimal, fee_sell: Decimal) -> Decimal | None:
     if ask is None or bid is None or ask <= 0:
         return None
     return (bid / ask * (ONE - fee_sell) - ONE - fee_buy) * HUNDRED
+
+
+def _net_edge(book1: OrderBook, book2: OrderBook, qty: Decimal, direction: Direction, fee1: Decimal,
+              fee2: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(net edge, net edge %) for `qty`, computed exactly as `spreads.evaluate` does; None beyond depth."""
+    if direction is Direction.LEG1_BUY_LEG2_SELL:
+        asks, bids, fee_buy, fee_sell = book1.asks, book2.bids, fee1, fee2
+    else:
+        asks, bids, fee_buy, fee_sell = book2.asks, book1.bids, fee2, fee1
+    buy, sell = vwap(asks, qty), vwap(bids, qty)
+    if not (buy.complete and sell.complete):
+        return None
+    net = (sell.notional - buy.notional) - (fee_buy * buy.notional + fee_sell * sell.notional)
+    return net, net / buy.notional * HUNDRED
 
 
 def decide(
@@ -163,7 +209,11 @@ def decide(
     at_ms: int | None = None,
     max_age_ms: float | None = None,
 ) -> Decision:
-    """Does `pair` pass its threshold on these books, net of both taker fees?"""
+    """Does `pair` pass its threshold on these books, net of both taker fees?
+
+    Cheapest test first: the inputs, then the best-price bound per direction, then the
+    VWAP walk only for the directions the bound lets through.
+    """
     at = at_ms if at_ms is not None else now_ms()
     max_age = max_age_ms if max_age_ms is not None else max_book_age_ms()
     for leg, book, fee in ((1, book1, fee1), (2, book2, fee2)):
@@ -177,41 +227,52 @@ def decide(
         if fee is None:
             return _not_passing(pair, f"no taker fee known for leg {leg}", at, conclusive=False)
     assert book1 is not None and book2 is not None and fee1 is not None and fee2 is not None
+    return decide_checked(pair, book1, book2, fee1, fee2, at)
+
+
+def decide_checked(pair: PairConfig, book1: OrderBook, book2: OrderBook, fee1: Decimal, fee2: Decimal,
+                   at: int) -> Decision:
+    """`decide` once the inputs are known good (present, fresh, uncrossed, with fees)."""
     venue = book1.venue if book1.venue == book2.venue else "emulator"
-
+    bid1, ask1, bid2, ask2 = book1.best_bid, book1.best_ask, book2.best_bid, book2.best_ask
     directions = CONCRETE_DIRECTIONS if pair.direction is Direction.AUTO else (pair.direction,)
-    bounds = [b for d in directions if (b := top_bound_percent(book1, book2, d, fee1, fee2)) is not None]
-    if not bounds:
-        return _not_passing(pair, "empty order book side", at, venue=venue)
-    best_bound = max(bounds)
-    if best_bound < pair.threshold - BOUND_SLACK:
-        return _not_passing(
-            pair, f"best-price net edge {best_bound:.4f}% below the threshold {pair.threshold}%", at, venue=venue
-        )
+    floor = pair.threshold - BOUND_SLACK
+    best_bound: Decimal | None = None
+    candidates: list[Direction] = []
+    for direction in directions:
+        if direction is Direction.LEG1_BUY_LEG2_SELL:
+            bound = _bound(ask1, bid2, fee1, fee2)
+        else:
+            bound = _bound(ask2, bid1, fee2, fee1)
+        if bound is None:
+            continue
+        if best_bound is None or bound > best_bound:
+            best_bound = bound
+        if bound >= floor:
+            candidates.append(direction)
+    if best_bound is None:
+        return _not_passing(pair, "empty order book side", at, venue)
+    if not candidates:
+        return _not_passing(pair, f"best-price net edge {best_bound:.4f}% below the threshold {pair.threshold}%",
+                            at, venue)
 
-    evaluation = evaluate(book1, book2, pair.qty, pair.direction, fee1, fee2)
-    if not evaluation.executable:
-        return _not_passing(pair, evaluation.reason, at, evaluation, venue)
-    if not evaluation.passes(pair.threshold):
-        return _not_passing(
-            pair,
-            f"net edge {evaluation.net_edge_percent:.4f}% below the threshold {pair.threshold}%",
-            at,
-            evaluation,
-            venue,
-        )
-    return Decision(
-        pair.id,
-        True,
-        "",
-        pair.qty,
-        pair.threshold,
-        at,
-        direction=evaluation.direction,
-        evaluation=evaluation,
-        top=top_of_book_spread(book1, book2, evaluation.direction),
-        venue=venue,
-    )
+    inputs = Inputs(book1, book2, fee1, fee2)
+    best: tuple[Direction, Decimal, Decimal] | None = None
+    for direction in candidates:
+        edge = _net_edge(book1, book2, pair.qty, direction, fee1, fee2)
+        if edge is not None and (best is None or edge[0] > best[1]):
+            best = (direction, edge[0], edge[1])
+    if best is None:
+        # Too thin for qty: the full evaluation says on which leg and how much there is.
+        evaluation = evaluate(book1, book2, pair.qty, candidates[0], fee1, fee2)
+        return _not_passing(pair, evaluation.reason, at, venue, direction=candidates[0], inputs=inputs,
+                            known_evaluation=evaluation)
+    direction, net, percent = best
+    if percent < pair.threshold:
+        return _not_passing(pair, f"net edge {percent:.4f}% below the threshold {pair.threshold}%", at, venue,
+                            direction=direction, net_edge=net, net_edge_percent=percent, inputs=inputs)
+    return Decision(pair.id, True, "", pair.qty, pair.threshold, at, direction=direction, net_edge=net,
+                    net_edge_percent=percent, venue=venue, inputs=inputs)
 
 
 # --------------------------------------------------------------------------- episodes (pure)
@@ -331,15 +392,19 @@ def step(
     if state.direction is not decision.direction:
         fresh = opened()
         return Transition(fresh, EmitReason.FLIPPED, opened=fresh, ended=state, end_reason="direction flipped")
-    current = replace(state, last_edge=edge, max_edge=max(state.max_edge, edge),
-                      updates=state.updates + unreported + 1)
     reason: EmitReason | None = None
     if policy.material(state.emitted_edge, edge):
         reason = EmitReason.CHANGED
     elif at - state.emitted_ms >= policy.reemit_ms:
         reason = EmitReason.REFRESH
-    if reason is not None:
-        current.emitted_ms, current.emitted_edge = at, edge
+    current = Episode(
+        state.id, state.pair_id, state.direction, state.opened_ms,
+        at if reason is not None else state.emitted_ms,
+        edge if reason is not None else state.emitted_edge,
+        edge if edge > state.max_edge else state.max_edge,
+        edge,
+        state.updates + unreported + 1,
+    )
     return Transition(current, reason)
 
 
@@ -644,13 +709,22 @@ async def taker_fees(instruments: Iterable[Instrument]) -> dict[Instrument, Deci
 # --------------------------------------------------------------------------- the book listener
 
 
+Entry = tuple[PairConfig, int, int, Decimal | None, Decimal | None]  # pair, leg slots, leg fees
+
+
 @dataclass
 class PairIndex:
-    """instrument -> the enabled pairs using it, with the legs' taker fees."""
+    """instrument -> the enabled pairs using it, with the legs' taker fees.
+
+    Each instrument also gets a small integer slot, so the per-update loop reads the legs'
+    books from a list instead of hashing instruments once per pair.
+    """
 
     by_instrument: dict[Instrument, tuple[PairConfig, ...]] = field(default_factory=dict)
     fees: dict[Instrument, Decimal] = field(default_factory=dict)
     loaded_mono: float | None = None
+    slots: dict[Instrument, int] = field(default_factory=dict)
+    entries: dict[Instrument, tuple[Entry, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: Iterable[PairConfig], fees: Mapping[Instrument, Decimal]) -> PairIndex:
@@ -658,11 +732,56 @@ class PairIndex:
         for pair in pairs:
             for leg in dict.fromkeys(pair.legs):
                 by.setdefault(leg, []).append(pair)
-        return cls({k: tuple(v) for k, v in by.items()}, dict(fees), time.monotonic())
+        slots = {instrument: n for n, instrument in enumerate(by)}
+        entries = {
+            instrument: tuple(
+                (p, slots[p.leg1], slots[p.leg2], fees.get(p.leg1), fees.get(p.leg2)) for p in using
+            )
+            for instrument, using in by.items()
+        }
+        return cls({k: tuple(v) for k, v in by.items()}, dict(fees), time.monotonic(), slots, entries)
 
     @property
     def pairs(self) -> list[PairConfig]:
         return list({p.id: p for ps in self.by_instrument.values() for p in ps}.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One leg's latest book with what every pair on it reads first, computed once per update."""
+
+    book: OrderBook
+    bid: Decimal | None
+    ask: Decimal | None
+    crossed: bool
+    received_ts: int
+
+    @classmethod
+    def of(cls, book: OrderBook) -> LegView:
+        bid, ask = book.best_bid, book.best_ask
+        return cls(book, bid, ask, bid is not None and ask is not None and bid >= ask, book.received_ts)
+
+
+def cannot_pass(pair: PairConfig, leg1: LegView | None, leg2: LegView | None, fee1: Decimal | None,
+                fee2: Decimal | None, at: int, max_age: float) -> bool:
+    """The hot path's screen: True when this update can neither make `pair` pass nor be judged
+    (a leg missing, stale, crossed or without a fee; or the best-price bound below threshold).
+    Exact: `decide` would say "not passing" (or "not conclusive") for every such case."""
+    if leg1 is None or leg2 is None or fee1 is None or fee2 is None or leg1.crossed or leg2.crossed:
+        return True
+    if at - leg1.received_ts > max_age or at - leg2.received_ts > max_age:
+        return True
+    floor = pair.threshold - BOUND_SLACK
+    direction = pair.direction
+    if direction is not Direction.LEG1_SELL_LEG2_BUY:
+        bound = _bound(leg1.ask, leg2.bid, fee1, fee2)
+        if bound is not None and bound >= floor:
+            return False
+    if direction is not Direction.LEG1_BUY_LEG2_SELL:
+        bound = _bound(leg2.ask, leg1.bid, fee2, fee1)
+        if bound is not None and bound >= floor:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -700,9 +819,10 @@ class BookListener:
         self.effects = effects or Effects()
         self.refresh_seconds = refresh_seconds
         self.sync_ms = sync_ms
-        self.max_age_ms = max_age_ms
+        self.max_age_ms = max_age_ms if max_age_ms is not None else max_book_age_ms()
         self.index = PairIndex()
         self.books: dict[Instrument, OrderBook] = {}
+        self.legs: list[LegView | None] = []  # by the index's slot
         self.local = Detector(self.policy)
         self.synced_ms: dict[str, int] = {}
         self.unreported: dict[str, int] = {}
@@ -720,8 +840,16 @@ class BookListener:
         missing = [i for i in legs if i not in fees]
         if missing:
             fees.update(await self.fee_loader(missing))
-        self.index = PairIndex.build(pairs, fees)
-        live = {p.id for p in pairs}
+        self.use_index(PairIndex.build(pairs, fees))
+
+    def use_index(self, index: PairIndex) -> None:
+        """Switch to `index`, keeping the latest book of every leg it still uses."""
+        views: list[LegView | None] = [None] * len(index.slots)
+        for instrument, slot in index.slots.items():
+            book = self.books.get(instrument)
+            views[slot] = LegView.of(book) if book is not None else None
+        self.index, self.legs = index, views
+        live = {p.id for p in index.pairs}
         for gone in [pid for pid in self.local.states if pid not in live]:
             self.local.set(gone, None)  # the sweep closes its shared episode
 
@@ -748,23 +876,32 @@ class BookListener:
         """Decide every pair using `book`'s instrument; return those needing the shared store."""
         instrument = book.instrument
         self.books[instrument] = book
-        pairs = self.index.by_instrument.get(instrument)
-        if not pairs:
+        index = self.index
+        slot = index.slots.get(instrument)
+        if slot is None:
             return []
+        legs = self.legs
+        legs[slot] = LegView.of(book)
         at = at_ms if at_ms is not None else now_ms()
-        fees = self.index.fees
-        books = self.books
+        max_age = self.max_age_ms
+        states = self.local.states
         out: list[Pending] = []
-        for pair in pairs:
-            decision = decide(pair, books.get(pair.leg1), books.get(pair.leg2), fees.get(pair.leg1),
-                              fees.get(pair.leg2), at_ms=at, max_age_ms=self.max_age_ms)
-            if not decision.conclusive:
-                continue  # cannot judge here (the other leg is missing or stale): the sweep will
+        for pair, slot1, slot2, fee1, fee2 in index.entries[instrument]:
+            leg1, leg2 = legs[slot1], legs[slot2]
+            if pair.id not in states and cannot_pass(pair, leg1, leg2, fee1, fee2, at, max_age):
+                continue  # nothing open here and nothing to open: the common case, kept cheap
+            if leg1 is None or leg2 is None or fee1 is None or fee2 is None:
+                continue  # cannot judge here (a leg not seen yet, or no fee): the sweep will
+            if leg1.crossed or leg2.crossed or at - leg1.received_ts > max_age or at - leg2.received_ts > max_age:
+                continue  # nor here (a leg stale or broken): the sweep's REST fallback will
+            decision = decide_checked(pair, leg1.book, leg2.book, fee1, fee2, at)
             transition = self.local.observe(decision)
-            if transition.quiet and at - self.synced_ms.get(pair.id, 0) < self.sync_ms:
-                if decision.passing:
+            if transition.quiet:
+                if not decision.passing:
+                    continue  # nothing open here (the sweep ends shared episodes these books deny)
+                if at - self.synced_ms.get(pair.id, 0) < self.sync_ms:
                     self.unreported[pair.id] = self.unreported.get(pair.id, 0) + 1
-                continue
+                    continue
             self.synced_ms[pair.id] = at
             out.append(Pending(pair, decision, self.unreported.pop(pair.id, 0)))
         return out

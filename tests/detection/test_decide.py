@@ -124,3 +124,17 @@ def test_the_best_price_shortcut_never_hides_a_passing_trade(
         assert full.net_edge_percent is not None
         bound = top_bound_percent(spot, moved, full.direction, SPOT_FEE, PERP_FEE)
         assert bound is not None and bound >= full.net_edge_percent - BOUND_SLACK
+
+
+@pytest.mark.parametrize("factor", ["0.995", "0.998", "0.9985", "1.0", "1.0015", "1.002", "1.004", "1.01"])
+@pytest.mark.parametrize("threshold", ["0.01", "0.05", "0.2"])
+def test_the_listeners_screen_only_skips_what_cannot_pass(
+    spot: OrderBook, perp: OrderBook, factor: str, threshold: str
+) -> None:
+    from trading.detection import LegView, cannot_pass
+
+    moved = shifted(perp, factor)
+    pair = pair_config(threshold=threshold, qty="0.2")
+    skipped = cannot_pass(pair, LegView.of(spot), LegView.of(moved), SPOT_FEE, PERP_FEE, NOW, 10_000)
+    if skipped:
+        assert not decide(pair, spot, moved, SPOT_FEE, PERP_FEE, at_ms=NOW).passing

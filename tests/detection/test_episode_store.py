@@ -43,7 +43,9 @@ async def test_concurrent_appearances_announce_once(data_dir: Path) -> None:
         await asyncio.gather(*(c.aclose() for c in clients))
     assert [r.emit for r in results].count(EmitReason.APPEARED) == 1
     assert len({r.state.id for r in results if r.state}) == 1
-    stored = Episode.from_json(get_redis().get(episode_key("spot_perp_btc")))
+    raw = get_redis().get(episode_key("spot_perp_btc"))
+    assert raw is not None
+    stored = Episode.from_json(raw)
     assert stored.updates == 8
 
 
