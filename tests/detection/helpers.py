@@ -122,3 +122,18 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def eventually_in_thread(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """`eventually` for checks that touch the database (the ORM refuses the event loop)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
