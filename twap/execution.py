@@ -53,7 +53,7 @@ from arbsite.errors import (
 from exchanges.order_books import OrderBook, aread_book, now_ms
 from exchanges.symbols import Exchange, Instrument, MarketType
 from exchanges.venues import OrderResult, OrderStatus, OrderType, Side, Venue, check_minimums, venue_for
-from trading import spreads
+from trading import risk, spreads
 from trading.execution import _gather
 from twap import scheduler, slicing
 from twap.models import OrderState, Plan, PlanState, Slice, SliceOrder, SliceState
@@ -278,6 +278,7 @@ class _Runner:
         for order, result in zip(pending, results, strict=True):
             if isinstance(result, OrderResult):
                 self.record(order, result)
+                self._risk_record(order, result)
             elif result is None:
                 order.state = OrderState.NOT_FOUND
                 order.save(update_fields=["state", "updated_at"])
@@ -351,7 +352,7 @@ class _Runner:
                 raise Deferred(str(exc.detail)) from exc
             legs.append(LegOrder(leg, inst, side, order_type, qty, fill.avg_price, limit))
         self.spread_guard(quotes)
-        self.risk_gate(legs)
+        self.risk_gate(legs, books, rules)
         return legs
 
     def spread_guard(self, quotes: dict[int, spreads.Fill]) -> None:
@@ -370,22 +371,59 @@ class _Runner:
                 f"plan's limit {limit}%", spread=True,
             )
 
-    def risk_gate(self, legs: list[LegOrder]) -> None:
-        gate = _risk_gate()
-        if gate is None:
+    def risk_gate(self, legs: list[LegOrder], books: dict[int, OrderBook | None], rules: dict[int, Any]) -> None:
+        """Both legs through the one risk gate together (all or nothing; it reserves their exposure)."""
+        if not legs:
             return
-        check_order, intent_cls = gate
-        for leg in legs:
-            intent = intent_cls(
-                exchange=leg.instrument.exchange.value, symbol=leg.instrument.symbol,
-                type=leg.instrument.type.value, side=leg.side.value, qty=leg.qty,
-                expected_price=leg.expected_price, executable_price=leg.limit_price or leg.expected_price,
-                pair_id=None, plan_id=self.plan.plan_id, purpose="twap",
-            )
-            try:
-                check_order(intent)
-            except RiskRejected as exc:
-                raise Deferred(f"leg {leg.leg}: {exc.detail}") from exc
+        venues = [self.venue(leg.instrument.exchange) for leg in legs]
+        try:
+            balances = self.run(asyncio.wait_for(_gather(*(v.fetch_balance() for v in venues)),
+                                                 timeout=self.policy.leg_timeout))
+        except (ApiError, TimeoutError) as exc:
+            detail = exc.detail if isinstance(exc, ApiError) else "timed out"
+            raise Deferred(f"balances unavailable: {detail}", code=ErrorCode.EXCHANGE_UNAVAILABLE) from exc
+        intents = []
+        for leg, balance in zip(legs, balances, strict=True):
+            book = books[leg.leg]
+            top = (book.best_ask if leg.side is Side.BUY else book.best_bid) if book is not None else None
+            intents.append(risk.OrderIntent(
+                exchange=leg.instrument.exchange.value, symbol=leg.instrument.symbol, type=leg.instrument.type.value,
+                side=leg.side.value, qty=leg.qty, expected_price=top or leg.expected_price,
+                executable_price=leg.expected_price, plan_id=self.plan.plan_id, purpose=risk.Purpose.TWAP,
+                balances=balance, fee_rate=rules[leg.leg].taker_fee,
+                client_order_id=client_order_id(self.plan, self.slice, leg.leg),
+                checks_done=frozenset({"book"}),  # fresh and uncrossed: checked just above
+            ))
+        try:
+            risk.check_orders(intents)
+        except RiskRejected as exc:
+            raise Deferred(str(exc.detail)) from exc
+
+    def _risk_intent(self, order: SliceOrder) -> risk.OrderIntent:
+        """The gate's view of a stored order (its reservation is found by client order id)."""
+        price = order.expected_price or order.avg_price or order.price or Decimal(1)
+        return risk.OrderIntent(
+            exchange=order.exchange, symbol=order.symbol, type=order.market_type, side=order.side, qty=order.qty,
+            expected_price=price, executable_price=price, plan_id=self.plan.plan_id, purpose=risk.Purpose.TWAP,
+            client_order_id=order.client_order_id,
+        )
+
+    def _risk_record(self, order: SliceOrder, result: OrderResult | ApiError | None) -> None:
+        """Tell the gate how the order ended: trues up its reservation, feeds the breakers. Never raises."""
+        try:
+            intent = self._risk_intent(order)
+            if isinstance(result, OrderResult):
+                if result.status.is_terminal:
+                    risk.record_result(intent, filled=result.filled, avg_price=result.average,
+                                       ok=result.status is not OrderStatus.REJECTED)
+            elif isinstance(result, ApiError):
+                risk.record_result(intent, filled=ZERO, avg_price=None, ok=isinstance(result, RiskRejected),
+                                   error_code=result.error_code, message=str(result.detail))
+            else:  # outcome unknown: counted, reservation kept until a rerun settles it
+                risk.record_result(intent, filled=ZERO, avg_price=None, ok=False,
+                                   error_code=ErrorCode.EXCHANGE_UNAVAILABLE, message="outcome unknown", final=False)
+        except Exception:
+            logger.exception("twap risk bookkeeping failed", extra={"event": "twap_risk_record_failed"})
 
     def defer(self, exc: Deferred) -> None:
         """Put the slice back (nothing was sent); pause the plan when it has waited long enough."""
@@ -455,10 +493,12 @@ class _Runner:
         for order, result in zip(orders, results, strict=True):
             if isinstance(result, OrderResult):
                 self.record(order, result)
+                self._risk_record(order, result)
             elif isinstance(result, _DEFINITE):
                 order.state = OrderState.REJECTED
                 order.error_code, order.error_message = result.error_code, str(result.detail)
                 order.save(update_fields=["state", "error_code", "error_message", "updated_at"])
+                self._risk_record(order, result)
             elif isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
             else:
@@ -466,7 +506,9 @@ class _Runner:
                 found = self._fetch_quietly(order)
                 if found is not None:
                     self.record(order, found)
+                    self._risk_record(order, found)
                 else:
+                    self._risk_record(order, None)
                     unknown.append(f"{order.client_order_id}: {type(result).__name__}")
         if unknown:
             self.flush_events()
@@ -530,15 +572,6 @@ class _Runner:
         events, self.events = self.events, []
         for name, data in events:
             scheduler.publish_event(name, data)
-
-
-def _risk_gate() -> tuple[Callable[[Any], Any], Any] | None:
-    """The shared risk gate, when it is installed (`trading.risk.gate`)."""
-    try:
-        from trading.risk.gate import OrderIntent, check_order  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return check_order, OrderIntent
 
 
 def execute_slice(slice_id: int, *, venue_factory: VenueFactory | None = None) -> Slice | None:

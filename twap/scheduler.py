@@ -285,3 +285,27 @@ def dispatch_due(enqueue: Callable[[int], None]) -> list[int]:
 def undelivered() -> list[int]:
     """Every dispatched slice: a restarted beat re-sends them at once (it may have died before enqueueing)."""
     return list(Slice.objects.filter(state=SliceState.DISPATCHED).values_list("id", flat=True))
+
+
+def pause_all_running(reason: str) -> list[str]:
+    """The kill switch was engaged: every running plan pauses at once, with an alert saying why."""
+    paused = []
+    for plan_pk in Plan.objects.filter(state=PlanState.RUNNING).values_list("pk", flat=True):
+        with transaction.atomic():
+            plan = Plan.objects.select_for_update().get(pk=plan_pk)
+            if plan.state != PlanState.RUNNING:
+                continue
+            pause_with_alert(plan, f"kill switch engaged: {reason}", "KILL_SWITCH")
+            publish_progress_later(plan)
+            paused.append(plan.plan_id)
+    return paused
+
+
+def install_kill_hook() -> None:
+    """Ask the risk engine to pause plans when the kill switch is engaged (idempotent)."""
+    from trading.risk import on_kill
+
+    on_kill(pause_all_running)
+
+
+install_kill_hook()
