@@ -44,6 +44,7 @@ from trading.spreads import (
     HUNDRED,
     Direction,
     Evaluation,
+    Fill,
     TopSpread,
     evaluate,
     top_of_book_spread,
@@ -185,14 +186,28 @@ def _bound(ask: Decimal | None, bid: Decimal | None, fee_buy: Decimal, fee_sell:
     return (bid / ask * (ONE - fee_sell) - ONE - fee_buy) * HUNDRED
 
 
+FillCache = dict[tuple[int, Decimal], Fill]
+
+
+def _fill(levels: list[tuple[Decimal, Decimal]], qty: Decimal, cache: FillCache | None) -> Fill:
+    """`spreads.vwap`, remembered for one update: pairs sharing a leg and a size walk it once."""
+    if cache is None:
+        return vwap(levels, qty)
+    name = (id(levels), qty)
+    fill = cache.get(name)
+    if fill is None:
+        fill = cache[name] = vwap(levels, qty)
+    return fill
+
+
 def _net_edge(book1: OrderBook, book2: OrderBook, qty: Decimal, direction: Direction, fee1: Decimal,
-              fee2: Decimal) -> tuple[Decimal, Decimal] | None:
+              fee2: Decimal, cache: FillCache | None = None) -> tuple[Decimal, Decimal] | None:
     """(net edge, net edge %) for `qty`, computed exactly as `spreads.evaluate` does; None beyond depth."""
     if direction is Direction.LEG1_BUY_LEG2_SELL:
         asks, bids, fee_buy, fee_sell = book1.asks, book2.bids, fee1, fee2
     else:
         asks, bids, fee_buy, fee_sell = book2.asks, book1.bids, fee2, fee1
-    buy, sell = vwap(asks, qty), vwap(bids, qty)
+    buy, sell = _fill(asks, qty, cache), _fill(bids, qty, cache)
     if not (buy.complete and sell.complete):
         return None
     net = (sell.notional - buy.notional) - (fee_buy * buy.notional + fee_sell * sell.notional)
@@ -231,8 +246,11 @@ def decide(
 
 
 def decide_checked(pair: PairConfig, book1: OrderBook, book2: OrderBook, fee1: Decimal, fee2: Decimal,
-                   at: int) -> Decision:
-    """`decide` once the inputs are known good (present, fresh, uncrossed, with fees)."""
+                   at: int, fills: FillCache | None = None) -> Decision:
+    """`decide` once the inputs are known good (present, fresh, uncrossed, with fees).
+
+    `fills` may remember VWAP walks across the pairs of one update (the books must not
+    change while it is in use)."""
     venue = book1.venue if book1.venue == book2.venue else "emulator"
     bid1, ask1, bid2, ask2 = book1.best_bid, book1.best_ask, book2.best_bid, book2.best_ask
     directions = CONCRETE_DIRECTIONS if pair.direction is Direction.AUTO else (pair.direction,)
@@ -259,7 +277,7 @@ def decide_checked(pair: PairConfig, book1: OrderBook, book2: OrderBook, fee1: D
     inputs = Inputs(book1, book2, fee1, fee2)
     best: tuple[Direction, Decimal, Decimal] | None = None
     for direction in candidates:
-        edge = _net_edge(book1, book2, pair.qty, direction, fee1, fee2)
+        edge = _net_edge(book1, book2, pair.qty, direction, fee1, fee2, fills)
         if edge is not None and (best is None or edge[0] > best[1]):
             best = (direction, edge[0], edge[1])
     if best is None:
@@ -885,6 +903,7 @@ class BookListener:
         at = at_ms if at_ms is not None else now_ms()
         max_age = self.max_age_ms
         states = self.local.states
+        fills: FillCache = {}  # this update's VWAP walks, shared by the pairs on the same legs
         out: list[Pending] = []
         for pair, slot1, slot2, fee1, fee2 in index.entries[instrument]:
             leg1, leg2 = legs[slot1], legs[slot2]
@@ -894,7 +913,7 @@ class BookListener:
                 continue  # cannot judge here (a leg not seen yet, or no fee): the sweep will
             if leg1.crossed or leg2.crossed or at - leg1.received_ts > max_age or at - leg2.received_ts > max_age:
                 continue  # nor here (a leg stale or broken): the sweep's REST fallback will
-            decision = decide_checked(pair, leg1.book, leg2.book, fee1, fee2, at)
+            decision = decide_checked(pair, leg1.book, leg2.book, fee1, fee2, at, fills)
             transition = self.local.observe(decision)
             if transition.quiet:
                 if not decision.passing:
