@@ -397,11 +397,36 @@ def _state_checks(intent: OrderIntent) -> Rejection | None:
     return None
 
 
+def fetch_balances(exchange: str) -> Mapping[str, Decimal] | None:
+    """Free balances read from the venue now (live or paper), for callers that did not pass them."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return None  # cannot block a running loop: the caller must pass `balances`
+    from exchanges.venues import venue_for
+
+    async def read() -> dict[str, Decimal]:
+        venue = venue_for(exchange)
+        try:
+            return await asyncio.wait_for(venue.fetch_balance(), timeout=10)
+        finally:
+            await venue.close()
+
+    try:
+        return asyncio.run(read())
+    except Exception as exc:  # noqa: BLE001 - unknown balance: refused below, with the reason logged
+        logger.warning("balance not read", extra={"event": "risk_balance_unknown", "exchange": exchange,
+                                                  "detail": type(exc).__name__})
+        return None
+
+
 def _balance_check(intent: OrderIntent) -> Rejection | None:
     if intent.balances is None:
-        if getattr(settings, "RISK_REQUIRE_BALANCES", True):
-            return Rejection(Check.BALANCE, f"balance on {intent.exchange} unknown: not sent")
-        return None
+        return Rejection(Check.BALANCE, f"balance on {intent.exchange} unknown: not sent")
     leverage = Decimal(str(getattr(settings, "RISK_LINEAR_LEVERAGE", "1")))
     asset, needed = checks.spend(intent.type, intent.side, intent.qty, intent.executable_price, intent.fee_rate,
                                  intent.base, intent.quote, leverage=leverage, reducing=intent.reducing)
@@ -414,7 +439,13 @@ def check_orders(intents: Sequence[OrderIntent]) -> None:
         return
     # Balances of one venue are shared by the orders going to it in this batch.
     spent: dict[tuple[str, str], Decimal] = {}
-    for intent in intents:
+    read: dict[str, Mapping[str, Decimal] | None] = {}
+    for n, intent in enumerate(intents):
+        if intent.balances is None:
+            if intent.exchange not in read:
+                read[intent.exchange] = fetch_balances(intent.exchange)
+            intent = replace(intent, balances=read[intent.exchange])
+            intents = [*intents[:n], intent, *intents[n + 1:]]
         if intent.qty <= 0 or intent.executable_price <= 0 or intent.expected_price <= 0:
             raise _reject(intent, Rejection(Check.BAD_INTENT, f"invalid order for {intent.label}: "
                                             f"qty {intent.qty}, price {intent.executable_price}"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -57,12 +58,20 @@ def backoff_delay(attempt: int, *, base: float | None = None, cap: float | None 
     return rng() * min(cap, base * (2 ** min(attempt, 30)))
 
 
+_BAN_STATUS = re.compile(r"(?<![\w.-])418(?![\w.-])")
+
+
 def classify(exc: BaseException) -> Kind:
-    """What to do about a raw ccxt failure (subclasses first: a rate limit is a DDoSProtection)."""
+    """What to do about a raw ccxt failure (subclasses first: a rate limit is a DDoSProtection).
+
+    ccxt's Binance raises DDoSProtection for both 429 and 418, with the HTTP status right
+    after the exchange id in the message; only a 418 (or an explicit ban) halts the exchange.
+    """
     if isinstance(exc, ccxt.RateLimitExceeded):
         return "rate_limit"
     if isinstance(exc, ccxt.DDoSProtection):
-        return "ban"
+        text = str(exc)[:200]
+        return "ban" if _BAN_STATUS.search(text) or "banned" in text.lower() else "rate_limit"
     if isinstance(exc, (ccxt.NetworkError, asyncio.TimeoutError, OSError)):
         return "transient"  # 5xx (ExchangeNotAvailable), timeouts, refused connections
     return "final"
