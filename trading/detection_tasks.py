@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -199,7 +200,26 @@ def close_orphans(store: EpisodeStore, enabled: set[str]) -> int:
     return closed
 
 
+SWEEP_LOCK_SECONDS = 60
+
+
 @shared_task(name="trading.poll_pairs", ignore_result=True, expires=10)
 def poll_pairs_task() -> dict[str, Any]:
-    """Beat entry `poll-pairs` (every POLL_PAIRS_SECONDS); expires so a backlog is dropped, not replayed."""
-    return poll_pairs().to_dict()
+    """Beat entry `poll-pairs` (every POLL_PAIRS_SECONDS); expires so a backlog is dropped, not replayed.
+
+    One sweep at a time: a sweep slowed by REST fallbacks must not pile up behind itself
+    (the lock expires on its own if a worker dies holding it).
+    """
+    from arbsite.redis_client import get_redis, key
+
+    redis = get_redis()
+    lock = key("detection", "sweep-lock")
+    token = uuid.uuid4().hex
+    if not redis.set(lock, token, nx=True, ex=SWEEP_LOCK_SECONDS):
+        logger.info("sweep skipped: the previous one is still running", extra={"event": "detection_sweep_skipped"})
+        return {"skipped": True}
+    try:
+        return poll_pairs().to_dict()
+    finally:
+        if redis.get(lock) == token.encode():
+            redis.delete(lock)

@@ -215,3 +215,18 @@ def test_missing_books_are_fetched_and_an_unlisted_leg_says_why(venue: Any, publ
     assert sorted(result.rest_fetched) == sorted([SPOT.key, PERP.key])
     assert set(result.errors) == {"binance:spot:NOPEUSDT", "binance:linear:NOPEUSDT"}
     assert "not listed" in result.errors["binance:spot:NOPEUSDT"]
+
+
+def test_the_task_runs_one_sweep_at_a_time(data_dir: Path, publisher) -> None:
+    from arbsite.redis_client import key
+    from trading.detection_tasks import poll_pairs_task
+
+    make_pair()
+    cache(recorded_book(data_dir, SPOT))
+    cache(recorded_book(data_dir, PERP))
+    get_redis().set(key("detection", "sweep-lock"), "another-worker", ex=60)
+    assert poll_pairs_task() == {"skipped": True}
+    get_redis().delete(key("detection", "sweep-lock"))
+    done = poll_pairs_task()
+    assert done["pairs"] == 1 and done["restFetched"] == []
+    assert get_redis().get(key("detection", "sweep-lock")) is None
