@@ -409,7 +409,8 @@ def step(
         return Transition(fresh, EmitReason.APPEARED, opened=fresh)
     if state.direction is not decision.direction:
         fresh = opened()
-        return Transition(fresh, EmitReason.FLIPPED, opened=fresh, ended=state, end_reason="direction flipped")
+        ended = replace(state, updates=state.updates + unreported)
+        return Transition(fresh, EmitReason.FLIPPED, opened=fresh, ended=ended, end_reason="direction flipped")
     reason: EmitReason | None = None
     if policy.material(state.emitted_edge, edge):
         reason = EmitReason.CHANGED
