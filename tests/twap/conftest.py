@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from arbsite.redis_client import get_redis, key
 from exchanges import connectivity
 from exchanges.symbols import Exchange
 from tests.conftest import recorded_data_dir
@@ -19,6 +22,8 @@ from tests.trading_execution.helpers import (
     seed_markets,
     write_recorded_book,
 )
+from twap import execution, scheduler
+from twap.models import Plan, PlanState, Slice, SliceState
 
 _MARKETS: dict[Exchange, Any] = {}
 
@@ -103,3 +108,36 @@ def make_plan(db: Any) -> Callable[..., Any]:
         return scheduler.create_plan(plan_fields(**overrides))
 
     return make
+
+
+def run_due(factory: Any) -> list[int]:
+    """One beat tick with the clock moved to the next due slice, then the worker runs what was claimed."""
+    Slice.objects.filter(state=SliceState.PENDING, due_at__isnull=False).update(due_at=timezone.now())
+    ids = scheduler.claim_due()
+    for slice_id in ids:
+        execution.execute_slice(slice_id, venue_factory=factory)
+    return ids
+
+
+def drive(plan: Plan, factory: Any, rounds: int = 40) -> Plan:
+    for _ in range(rounds):
+        plan.refresh_from_db()
+        if plan.state != PlanState.RUNNING:
+            return plan
+        assert run_due(factory), "a running plan always has a slice due"
+    raise AssertionError("plan did not stop running")
+
+
+def paper_orders(exchange: str) -> dict[str, dict[str, Any]]:
+    redis = get_redis()
+    out = {}
+    for k in redis.scan_iter(match=key("paper", exchange, "orders", "*")):
+        data = json.loads(redis.get(k))
+        out[data["clientOrderId"]] = data
+    return out
+
+
+def venue_filled(exchange: str) -> Decimal:
+    return sum((Decimal(o["filled"]) for o in paper_orders(exchange).values()), Decimal(0))
+
+

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from arbsite.errors import RiskRejected, UpstreamError
-from arbsite.redis_client import get_redis, key
+from arbsite.errors import UpstreamError
 from exchanges.symbols import Exchange, Instrument
 from exchanges.venues import OrderResult, OrderType, Side
 from tests.trading_execution.helpers import SimulatedCrash, StubVenue
+from tests.twap.conftest import drive, paper_orders, run_due, venue_filled
 from twap import execution, scheduler
 from twap.models import OrderState, Plan, PlanState, Slice, SliceOrder, SliceState
 
@@ -65,39 +65,6 @@ class Venues:
 @pytest.fixture
 def venues() -> Venues:
     return Venues()
-
-
-def run_due(factory: Any) -> list[int]:
-    """One beat tick with the clock moved to the next due slice, then the worker runs what was claimed."""
-    Slice.objects.filter(state=SliceState.PENDING, due_at__isnull=False).update(due_at=timezone.now())
-    ids = scheduler.claim_due()
-    for slice_id in ids:
-        execution.execute_slice(slice_id, venue_factory=factory)
-    return ids
-
-
-def drive(plan: Plan, factory: Any, rounds: int = 40) -> Plan:
-    for _ in range(rounds):
-        plan.refresh_from_db()
-        if plan.state != PlanState.RUNNING:
-            return plan
-        assert run_due(factory), "a running plan always has a slice due"
-    raise AssertionError("plan did not stop running")
-
-
-def paper_orders(exchange: str) -> dict[str, dict[str, Any]]:
-    import json
-
-    redis = get_redis()
-    out = {}
-    for k in redis.scan_iter(match=key("paper", exchange, "orders", "*")):
-        data = json.loads(redis.get(k))
-        out[data["clientOrderId"]] = data
-    return out
-
-
-def venue_filled(exchange: str) -> Decimal:
-    return sum((D(o["filled"]) for o in paper_orders(exchange).values()), D(0))
 
 
 def legs(plan: Plan) -> tuple[Decimal, Decimal]:
