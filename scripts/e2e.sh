@@ -18,6 +18,18 @@ if [[ ! -d "$DATA_DIR" ]]; then
   echo "e2e skipped: recorded exchange data not found at $DATA_DIR (set EXCHANGE_DATA_DIR)"; exit 0
 fi
 
+# One run at a time on a machine: runs share Redis DB 13 (flushed below) and Celery's queue names.
+exec 9>"${TMPDIR:-/tmp}/arbsite-e2e.lock"
+if ! flock -w 600 9; then echo "another e2e run holds the lock for over 10 minutes" >&2; exit 1; fi
+
+# The front end Django serves: install it if needed and rebuild when the build is older than its sources.
+if [[ ! -d frontend/node_modules ]]; then (cd frontend && npm ci --no-audit --no-fund --loglevel=error); fi
+if [[ ! -f frontend/dist/index.html ]] || [[ -n $(find frontend/src frontend/index.html frontend/vite.config.ts \
+    frontend/package-lock.json -newer frontend/dist/index.html -print -quit) ]]; then
+  echo "building the front end"
+  (cd frontend && npm run build --silent >/dev/null)
+fi
+
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 WORK=$(mktemp -d /tmp/arbsite-e2e.XXXXXX)
 VENUE_PORT=$(free_port); WEB_PORT=$(free_port)
@@ -45,7 +57,18 @@ $PY manage.py marketdata >"$WORK/marketdata.log" 2>&1 & pids+=($!)
 $ROOT/.venv/bin/celery -A arbsite worker -l warning -Q default,twap,execution -c 2 >"$WORK/worker.log" 2>&1 & pids+=($!)
 $ROOT/.venv/bin/celery -A arbsite beat -l warning --schedule "$WORK/beat-schedule" >"$WORK/beat.log" 2>&1 & pids+=($!)
 
-for _ in $(seq 1 150); do curl -fs "$BASE_URL/health" >/dev/null 2>&1 && break; sleep 0.2; done
+# /health answers 200 once the database, Redis and the market-data heartbeat are all fine.
+healthy=
+for _ in $(seq 1 300); do
+  if curl -fs "$BASE_URL/health" >/dev/null 2>&1; then healthy=1; break; fi
+  sleep 0.2
+done
+if [[ -z $healthy ]]; then
+  echo "the stack did not become healthy within 60 s: $(curl -s "$BASE_URL/health" || true)" >&2
+  tail -n 40 "$WORK"/*.log >&2 || true
+  exit 1
+fi
+echo "stack healthy after $SECONDS s; logs in $WORK"
 
 status=0
 (cd frontend && node e2e/run.mjs) || status=$?
