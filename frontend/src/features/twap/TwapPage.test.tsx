@@ -62,6 +62,24 @@ describe("TwapPage", () => {
     );
   });
 
+  it("creates a plan with each leg's market type (Bybit linear against Binance spot by default)", async () => {
+    const { calls } = mockFetch({
+      "GET /api/twap/plans": ok([]),
+      "GET /api/auth/csrf": ok({ csrfToken: "tok" }),
+      "POST /api/twap/plans": { status: 201, body: { success: true, data: { planId: "twap_002" } } },
+    });
+    renderWithProviders(<TwapPage />);
+    fireEvent.change(await screen.findByTestId("twap-name"), { target: { value: "BTC_TWAP" } });
+    fireEvent.click(screen.getByTestId("twap-create"));
+    await waitFor(() => expect(calls.find((c) => c.url === "/api/twap/plans" && c.method === "POST")).toBeTruthy());
+    const body = calls.find((c) => c.url === "/api/twap/plans" && c.method === "POST")?.body as { legs: unknown[]; intervalMs: number };
+    expect(body.intervalMs).toBe(30000);
+    expect(body.legs).toEqual([
+      { exchange: "bybit", marketType: "linear", symbol: "BTCUSDT", side: "buy", type: "market" },
+      { exchange: "binance", marketType: "spot", symbol: "BTCUSDT", side: "sell", type: "market" },
+    ]);
+  });
+
   it("says plans are not available yet when the backend lacks TWAP", async () => {
     mockFetch({});
     renderWithProviders(<TwapPage />);

@@ -3,7 +3,7 @@ import type { ColumnsType } from "antd/es/table";
 import { useState, type HTMLAttributes } from "react";
 import { describeError, fieldErrorsToFormFields, toApiError } from "../../api/errors";
 import { ApiErrorAlert } from "../../components/ApiErrorAlert";
-import { EXCHANGES } from "../arbitrage/types";
+import { EXCHANGES, MARKET_TYPES } from "../arbitrage/types";
 import {
   TERMINAL_STATES,
   useControlPlanMutation,
@@ -43,8 +43,9 @@ const INITIAL: PlanFormValues = {
   sliceQty: 0.001,
   intervalSec: 30,
   legs: [
-    { exchange: "bybit", symbol: "BTCUSDT", side: "buy", type: "market" },
-    { exchange: "binance", symbol: "BTCUSDT", side: "sell", type: "market" },
+    // The desk's usual hedge: Bybit perpetual against Binance spot (the server defaults to spot).
+    { exchange: "bybit", marketType: "linear", symbol: "BTCUSDT", side: "buy", type: "market" },
+    { exchange: "binance", marketType: "spot", symbol: "BTCUSDT", side: "sell", type: "market" },
   ],
 };
 
@@ -122,12 +123,17 @@ function PlanForm() {
               Leg {i + 1}
             </Divider>
             <Row gutter={8}>
-              <Col span={6}>
+              <Col span={5}>
                 <Form.Item label="Exchange" name={["legs", i, "exchange"]} rules={[{ required: true }]}>
                   <Select data-testid={`twap-leg${i + 1}-exchange`} options={EXCHANGES.map((e) => ({ value: e, label: e }))} />
                 </Form.Item>
               </Col>
-              <Col span={6}>
+              <Col span={4}>
+                <Form.Item label="Market" name={["legs", i, "marketType"]} rules={[{ required: true, message: "Pick a market type" }]}>
+                  <Select data-testid={`twap-leg${i + 1}-market`} options={MARKET_TYPES.map((t) => ({ value: t, label: t }))} />
+                </Form.Item>
+              </Col>
+              <Col span={5}>
                 <Form.Item
                   label="Symbol"
                   name={["legs", i, "symbol"]}
@@ -137,12 +143,12 @@ function PlanForm() {
                   <Input data-testid={`twap-leg${i + 1}-symbol`} />
                 </Form.Item>
               </Col>
-              <Col span={6}>
+              <Col span={5}>
                 <Form.Item label="Side" name={["legs", i, "side"]} rules={[{ required: true }]}>
                   <Select data-testid={`twap-leg${i + 1}-side`} options={[{ value: "buy" }, { value: "sell" }]} />
                 </Form.Item>
               </Col>
-              <Col span={6}>
+              <Col span={5}>
                 <Form.Item label="Order type" name={["legs", i, "type"]} rules={[{ required: true }]}>
                   <Select data-testid={`twap-leg${i + 1}-type`} options={[{ value: "market" }, { value: "limit" }]} />
                 </Form.Item>
