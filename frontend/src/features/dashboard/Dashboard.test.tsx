@@ -46,6 +46,26 @@ describe("Dashboard", () => {
     expect(screen.getByTestId("event-engine_alert")).toHaveTextContent("slippage above limit (RISK_REJECTED)");
   });
 
+  it("refetches the venue's account after a fill there, so the card never shows pre-fill balances", async () => {
+    let btc = "1";
+    const { calls } = mockFetch({
+      "GET /api/exchanges": ok(EXCHANGES),
+      "GET /api/monitoring/pairs": ok([]),
+      "GET /api/account/binance": () => ok({ balances: [{ asset: "BTC", free: btc, total: btc }], positions: [], paper: true }),
+    });
+    const { store } = renderWithProviders(<Dashboard />);
+    act(() => store.ws.connect());
+    const ws = FakeWebSocket.last;
+    act(() => ws.serverOpen());
+    expect(await screen.findAllByText("1", { selector: "td" })).toHaveLength(2);
+    await waitFor(() => expect(ws.sentMessages().some((m) => m.action === "subscribe" && Array.isArray(m.plans))).toBe(true));
+
+    btc = "1.001";
+    act(() => ws.serverSend({ event: "order_filled", data: { exchange: "binance", orderId: "B1", price: "61828.58", qty: 0.001, ts: 1 } }));
+    expect(await screen.findAllByText("1.001", { selector: "td" })).toHaveLength(2);
+    expect(calls.filter((c) => c.url === "/api/account/binance")).toHaveLength(2);
+  });
+
   it("grades exchange health from the status payload", () => {
     expect(exchangeHealth({ name: "x", connected: false, publicOnly: true, reachable: false }).status).toBe("error");
     expect(exchangeHealth({ name: "x", connected: true, publicOnly: true, reachable: true, websocket: "degraded" }).status).toBe("warning");

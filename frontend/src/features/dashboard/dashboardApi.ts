@@ -99,6 +99,10 @@ export const dashboardApi = api.injectEndpoints({
           if (pairId && (message.event === "order_filled" || message.event === "order_failed")) {
             dispatch(api.util.invalidateTags([{ type: "Execution", id: pairId }]));
           }
+          // A fill moves that venue's (paper or live) balances: never show the pre-fill account.
+          if (message.event === "order_filled") {
+            dispatch(api.util.invalidateTags([{ type: "Account", id: message.data.exchange }]));
+          }
           if (message.event === "twap_progress") {
             // Only state changes and slice completions are worth a line; repeats are noise.
             const key = `${message.data.state}:${message.data.slicesDone}`;
