@@ -38,7 +38,10 @@ $(STAMP): requirements.txt
 env:
 	@test -f .env || { cp .env.example .env; \
 	  key=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))'); \
-	  sed -i "s|^SECRET_KEY=.*|SECRET_KEY=$$key|" .env; echo "wrote .env with a fresh SECRET_KEY"; }
+	  sed -i "s|^SECRET_KEY=.*|SECRET_KEY=$$key|" .env; \
+	  enc=$$($(PY) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'); \
+	  sed -i "s|^CREDENTIALS_ENCRYPTION_KEY=.*|CREDENTIALS_ENCRYPTION_KEY=$$enc|" .env; \
+	  echo "wrote .env with a fresh SECRET_KEY and CREDENTIALS_ENCRYPTION_KEY"; }
 
 services:
 	@bash scripts/ensure_services.sh

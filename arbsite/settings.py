@@ -92,7 +92,8 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # channels_redis blocks up to 5 s on reads; the socket must wait longer than that.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env.str("CHANNELS_PREFIX", default="arbsite:ws"),
             "capacity": 1000,
             "expiry": 30,
@@ -123,10 +124,18 @@ CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Encrypts exchange keys saved through the Settings API (AES-256-GCM). Comma-separated for
+# rotation: the first encrypts, all decrypt. Without it the API refuses to store keys.
+CREDENTIALS_ENCRYPTION_KEY = env.str("CREDENTIALS_ENCRYPTION_KEY", default="")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Token first, so unauthenticated requests get 401 (with WWW-Authenticate), not 403.
+        # Token auth first, so unauthenticated requests get 401 (with WWW-Authenticate), not 403.
+        "exchanges.authentication.OperatorTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -198,6 +207,8 @@ EXECUTION_LEASE_SECONDS = env.int("EXECUTION_LEASE_SECONDS", default=180)
 WS_PUBLISH_TIMEOUT = env.float("WS_PUBLISH_TIMEOUT", default=0.5)
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=200)
 WS_LATENCY_SAMPLE_EVERY = env.int("WS_LATENCY_SAMPLE_EVERY", default=10)
+# `/ws?token=` lookups, tried in order (operator tokens, then DRF tokens).
+WS_TOKEN_LOOKUPS = ["exchanges.tokens.operator_token_user", "arbsite.ws_auth.drf_token_user"]
 
 # Recorded exchange payloads (tests, emulator, benchmarks). Never copied into the repo.
 _default_data = BASE_DIR.parent / "shared" / "data"

@@ -23,8 +23,7 @@ TOKEN_PARAM = "token"
 MAX_TOKEN_LENGTH = 128
 
 
-@database_sync_to_async
-def user_for_token(key: str) -> Any | None:
+def drf_token_user(key: str) -> Any | None:
     """The active user owning a DRF token, or None."""
     from rest_framework.authtoken.models import Token
 
@@ -32,6 +31,19 @@ def user_for_token(key: str) -> Any | None:
     if token is None or not token.user.is_active:
         return None
     return token.user
+
+
+@database_sync_to_async
+def user_for_token(key: str) -> Any | None:
+    """Try each configured token lookup (`WS_TOKEN_LOOKUPS`, dotted paths) in order."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    for path in getattr(settings, "WS_TOKEN_LOOKUPS", ["arbsite.ws_auth.drf_token_user"]):
+        user = import_string(path)(key)
+        if user is not None:
+            return user
+    return None
 
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:

@@ -180,7 +180,8 @@ def translate(exc: BaseException, exchange: Exchange | str) -> ApiError:
         return InsufficientFunds(f"{name}: insufficient funds")
     if isinstance(exc, ccxt.BadSymbol):
         return NotFound(f"{name}: unknown symbol")
-    if isinstance(exc, (ccxt.NetworkError, asyncio.TimeoutError, OSError)):
+    if isinstance(exc, (ccxt.OperationFailed, asyncio.TimeoutError, OSError)):
+        # NetworkError and the exchange's own "internal error, retry" answers (e.g. Binance -1000 on a 5xx).
         return ExchangeUnavailable(f"{name} cannot be reached ({type(exc).__name__})")
     if isinstance(exc, ccxt.AuthenticationError):
         return UpstreamError(f"{name} rejected the API credentials", code="AUTHENTICATION_FAILED")

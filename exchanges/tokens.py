@@ -10,44 +10,14 @@ from typing import Any
 
 from django.utils import timezone
 from rest_framework import serializers
-from rest_framework.authentication import (
-    BaseAuthentication,
-    SessionAuthentication,
-    TokenAuthentication,
-    get_authorization_header,
-)
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arbsite.errors import NotFound
+from exchanges.authentication import OperatorTokenAuthentication
 from exchanges.models import AuditAction, AuditRecord, OperatorToken
-
-
-class OperatorTokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <operator token>`."""
-
-    keyword = "Bearer"
-
-    def authenticate(self, request: Request) -> tuple[Any, OperatorToken] | None:
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword.lower().encode():
-            return None
-        if len(parts) != 2:
-            raise AuthenticationFailed("Invalid bearer header.")
-        try:
-            raw = parts[1].decode()
-        except UnicodeError as exc:
-            raise AuthenticationFailed("Invalid bearer header.") from exc
-        user = OperatorToken.user_for_key(raw)
-        if user is None:
-            raise AuthenticationFailed("Invalid or revoked token.")
-        return user, raw  # type: ignore[return-value]
-
-    def authenticate_header(self, request: Request) -> str:
-        return self.keyword
-
 
 # Our views accept operator tokens even before the lead adds the class to DEFAULT_AUTHENTICATION_CLASSES.
 AUTHENTICATION_CLASSES = [OperatorTokenAuthentication, TokenAuthentication, SessionAuthentication]
@@ -99,3 +69,8 @@ class TokenDetailView(APIView):
             raise NotFound(f"No active token {token_id}.")
         AuditRecord.record(AuditAction.TOKEN_REVOKED, request=request, detail={"tokenId": token_id})
         return Response({"success": True})
+
+
+def operator_token_user(key: str) -> Any | None:
+    """`/ws?token=` lookup for operator tokens (listed in settings.WS_TOKEN_LOOKUPS)."""
+    return OperatorToken.user_for_key(key)

@@ -12,6 +12,7 @@ from arbsite.settings import CACHES, CHANNEL_LAYERS
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Keep test keys apart from a desk running on the same Redis.
-_worker = os.environ.get("PYTEST_XDIST_WORKER") or f"pid{os.getpid()}"
+# One id per test run, inherited by the subprocesses a test starts (they must share keys).
+_worker = os.environ.get("PYTEST_XDIST_WORKER") or os.environ.setdefault("ARBSITE_TEST_RUN_ID", f"pid{os.getpid()}")
 CACHES["default"]["KEY_PREFIX"] = f"arbsite-test-{_worker}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"arbsite-test-{_worker}:ws"

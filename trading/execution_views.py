@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arbsite.errors import NotFound, ValidationFailed
+from exchanges.models import AuditAction, AuditRecord
 from trading.execution import create_execution, error_for, execute, execution_response, net_exposure
 from trading.execution_models import Execution, ExecutionState
 from trading.models import Pair
@@ -28,6 +29,12 @@ class ExecuteView(APIView):
         finished = execute(execution.id)
         if finished is None:
             raise NotFound(f"execution {execution.id} disappeared")
+        AuditRecord.record(
+            AuditAction.MANUAL_EXECUTION,
+            request=request,
+            pair_id=pair_id,
+            detail={"executionId": finished.id, "state": str(finished.state), "paper": bool(finished.paper)},
+        )
         if finished.state in (ExecutionState.REJECTED, ExecutionState.FAILED):
             raise error_for(finished)
         return Response(execution_response(finished))

@@ -27,6 +27,7 @@ def test_it_requires_authentication(anon) -> None:  # type: ignore[no-untyped-de
 def test_it_lists_every_supported_exchange(api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("BYBIT_API_KEY", raising=False)
     monkeypatch.setenv("BINANCE_API_KEY", "k-not-a-real-key")
+    monkeypatch.setenv("BINANCE_API_SECRET", "s-not-a-real-secret")
     data = api.get("/api/exchanges").json()["data"]
     assert [e["name"] for e in data] == ["binance", "bybit", "okx", "bitget"]
     by_name = {e["name"]: e for e in data}
@@ -74,8 +75,12 @@ def test_it_says_not_found_for_an_unknown_exchange(api) -> None:  # type: ignore
     assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
+@pytest.mark.django_db
 def test_keys_come_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OKX_API_KEY", "  ")
     assert has_trading_keys("okx") is False
     monkeypatch.setenv("OKX_API_KEY", "abc")
+    assert has_trading_keys("okx") is False  # a key alone cannot sign: secret and passphrase too
+    monkeypatch.setenv("OKX_API_SECRET", "def")
+    monkeypatch.setenv("OKX_API_PASSPHRASE", "ghi")
     assert has_trading_keys("okx") is True
