@@ -12,6 +12,7 @@ api_patterns = [
     path("", include("exchanges.urls")),
     path("", include("exchanges.account_urls")),
     path("", include("trading.urls")),
+    path("", include("trading.stats_urls")),
     path("", include("twap.urls")),
 ]
 

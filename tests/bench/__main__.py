@@ -11,6 +11,7 @@ import asyncio
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbsite.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret")
 
 
 def main() -> None:
@@ -19,10 +20,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
     args = parser.parse_args()
 
-    from tests.bench import market_data
+    from tests.bench import detection, market_data
     from tests.bench.harness import running_desk
 
     print(f"arbsite bench: {os.cpu_count()} cores; emulator replay; {args.rate:.0f} req/s for {args.seconds:.0f} s")
+    detection.main()
     with running_desk() as desk:
         print("[1] /api/prices from cache vs bare ASGI endpoint (same daphne server)")
         asyncio.run(market_data.prices_vs_bare(desk, args.rate, args.seconds))
