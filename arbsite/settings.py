@@ -191,6 +191,11 @@ MARKETDATA_SYMBOLS = env.list(
 MARKETDATA_STALE_SECONDS = env.float("MARKETDATA_STALE_SECONDS", default=10.0)
 PRICE_UPDATE_MIN_INTERVAL_MS = env.int("PRICE_UPDATE_MIN_INTERVAL_MS", default=100)
 
+# Detection: re-announce a persisting opportunity at most this often; what counts as a material change.
+DETECTION_REEMIT_SECONDS = env.float("DETECTION_REEMIT_SECONDS", default=30.0)
+DETECTION_MATERIAL_CHANGE_PP = env.str("DETECTION_MATERIAL_CHANGE_PP", default="0.02")
+DETECTION_MATERIAL_CHANGE_RATIO = env.str("DETECTION_MATERIAL_CHANGE_RATIO", default="0.25")
+
 # Execution and the paper venue (used for every exchange without trading keys).
 PAPER_LATENCY_MS = env.int("PAPER_LATENCY_MS", default=20)
 PAPER_STARTING_FUNDS = env.json("PAPER_STARTING_FUNDS", default={"USDT": "100000", "BTC": "1", "ETH": "10"})
