@@ -10,7 +10,9 @@ from django.contrib import admin
 from arbsite.errors import ApiError
 from exchanges.symbols import Exchange, Instrument, MarketType, SymbolError, normalise_symbol, split_symbol
 from trading import pair_validation
+from trading.execution_models import Execution, ExecutionOrder, LegRiskStep
 from trading.models import Pair
+from trading.opportunity_models import Opportunity
 
 
 class PairAdminForm(forms.ModelForm):
@@ -105,3 +107,49 @@ class PairAdmin(admin.ModelAdmin):
         ("Sizing", {"fields": ("threshold", "qty", "total_amount")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+
+
+class ExecutionOrderInline(admin.TabularInline):
+    model = ExecutionOrder
+    extra = 0
+    can_delete = False
+    fields = ("leg", "purpose", "attempt", "client_order_id", "exchange", "symbol", "side", "qty", "price",
+              "state", "filled_qty", "avg_price", "fee", "paper", "error_code")
+    readonly_fields = fields
+
+
+class LegRiskStepInline(admin.TabularInline):
+    model = LegRiskStep
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in LegRiskStep._meta.fields if f.name != "id"]
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    """Read-only history: executions are written by the engine, never edited by hand."""
+
+    list_display = ("id", "pair_key", "trigger", "state", "paper", "qty", "spread", "fees", "pnl", "created_at")
+    list_filter = ("state", "trigger", "paper", "leg1_exchange", "leg2_exchange")
+    search_fields = ("pair_key", "uid")
+    inlines = [ExecutionOrderInline, LegRiskStepInline]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [f.name for f in Execution._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+
+@admin.register(Opportunity)
+class OpportunityAdmin(admin.ModelAdmin):
+    list_display = ("pair_key", "direction", "detected_at", "ended_at", "net_edge_percent", "max_net_edge_percent",
+                    "updates", "venue", "source")
+    list_filter = ("direction", "venue", "source")
+    search_fields = ("pair_key", "episode")
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [f.name for f in Opportunity._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
