@@ -204,11 +204,18 @@ class DailyUsage(models.Model):
 
 
 class RiskPosition(models.Model):
-    """Net base quantity the desk's orders hold per venue and asset (reserved at the gate, trued up on fills)."""
+    """Net base quantity the desk's orders hold per venue and asset, and what unsettled orders may add.
+
+    `qty` is settled (filled) quantity; `pending_long` / `pending_short` are the buys and sells
+    that passed the gate and have not reported yet. The position may end anywhere between
+    `qty - pending_short` and `qty + pending_long`: the gate keeps that whole range in limits.
+    """
 
     exchange = models.CharField(max_length=16)
     asset = models.CharField(max_length=16)
     qty = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
+    pending_long = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
+    pending_short = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

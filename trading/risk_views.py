@@ -187,10 +187,13 @@ def state_body() -> dict[str, Any]:
     usage = {u.scope: u for u in DailyUsage.objects.filter(day=today)}
     glob_state = gate.trading_state()
     glob_limits = gate.effective_limits(None)
-    positions = list(RiskPosition.objects.exclude(qty=0))
-    net: dict[str, Decimal] = {}
+    positions = list(RiskPosition.objects.exclude(qty=0, pending_long=0, pending_short=0))
+    net: dict[str, list[Decimal]] = {}
     for p in positions:
-        net[p.asset] = net.get(p.asset, Decimal(0)) + p.qty
+        row = net.setdefault(p.asset, [Decimal(0)] * 3)
+        row[0] += p.qty
+        row[1] += p.pending_long
+        row[2] += p.pending_short
     return {
         "killSwitch": kill_switch_json(),
         "global": {"state": glob_state.state, "reason": glob_state.reason, "scope": glob_state.scope},
@@ -202,8 +205,11 @@ def state_body() -> dict[str, Any]:
             for b in BreakerState.objects.exclude(status=BreakerStatus.CLOSED)
         ],
         "exposure": {
-            "venues": [{"exchange": p.exchange, "asset": p.asset, "qty": float(p.qty)} for p in positions],
-            "net": [{"asset": a, "qty": float(q)} for a, q in sorted(net.items())],
+            "venues": [{"exchange": p.exchange, "asset": p.asset, "qty": float(p.qty),
+                        "pendingLong": float(p.pending_long), "pendingShort": float(p.pending_short)}
+                       for p in positions],
+            "net": [{"asset": a, "qty": float(q), "pendingLong": float(lo), "pendingShort": float(sh)}
+                    for a, (q, lo, sh) in sorted(net.items())],
         },
         "today": {
             "day": today.isoformat(),

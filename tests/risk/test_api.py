@@ -75,7 +75,7 @@ def test_the_state_shows_pauses_breakers_exposure_and_todays_usage(api: Any, boo
     assert data["killSwitch"]["engaged"] is False and data["global"]["state"] == "active"
     assert data["states"] == [{**data["states"][0], "scope": "pair", "id": pair.id, "state": "reducing",
                                "reason": "PnL guard: test", "automatic": True}]
-    assert data["exposure"]["net"] == [{"asset": "BTC", "qty": 0.01}]
+    assert data["exposure"]["net"] == [{"asset": "BTC", "qty": 0.0, "pendingLong": 0.01, "pendingShort": 0.0}]
     assert data["today"]["notional"] == 680.01 and data["today"]["orders"] == 1
     assert data["today"]["pairs"] == [{"pairId": pair.id, "notional": 680.01, "realisedPnl": 0.0, "orders": 1,
                                        "rejections": 0}]

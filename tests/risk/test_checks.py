@@ -74,11 +74,19 @@ def test_order_notional() -> None:
 
 @pytest.mark.parametrize("check", [Check.VENUE_POSITION, Check.NET_POSITION])
 def test_position_limit_and_reducing_always_allowed(check: Check) -> None:
-    assert checks.position(check, "x", D("0.04"), D("0.01"), D("100000"), D("5000")) is None
-    assert checks.position(check, "x", D("0.04"), D("0.01") + STEP, D("100000"), D("5000")) is not None
+    # Settled 0.04 long, nothing pending: up to 0.05 BTC at 100000 is 5000.
+    assert checks.position(check, "x", D("0.04"), D("0.04"), D("0.01"), D("100000"), D("5000")) is None
+    r = checks.position(check, "x", D("0.04"), D("0.04"), D("0.01") + STEP, D("100000"), D("5000"))
+    assert r is not None and r.check is check and "could reach 0.0501" in r.reason
     # Already past the limit (limits lowered): reducing passes, increasing does not.
-    assert checks.position(check, "x", D("0.2"), D("-0.01"), D("100000"), D("5000")) is None
-    assert checks.position(check, "x", D("-0.2"), D("-0.01"), D("100000"), D("5000")) is not None
+    assert checks.position(check, "x", D("0.2"), D("0.2"), D("-0.01"), D("100000"), D("5000")) is None
+    assert checks.position(check, "x", D("-0.2"), D("-0.2"), D("-0.01"), D("100000"), D("5000")) is not None
+
+
+def test_a_pending_buy_does_not_make_room_for_a_sell() -> None:
+    # 0.05 long may still arrive (pending); a sell of 0.1 could leave -0.1 if that buy never fills.
+    assert checks.position(Check.VENUE_POSITION, "x", D(0), D("0.05"), D("-0.1"), D("100000"), D("5000")) is not None
+    assert checks.position(Check.VENUE_POSITION, "x", D(0), D("0.05"), D("-0.05"), D("100000"), D("5000")) is None
 
 
 def test_capital_in_use_against_total_amount() -> None:

@@ -42,7 +42,7 @@ def test_it_persists_across_a_restart_until_an_operator_clears_it(books: Any, ap
     response = api.post("/api/risk/kill-switch", {"engaged": True, "reason": "exchange incident"}, format="json")
     assert response.status_code == 200 and response.json()["data"]["engaged"] is True
     assert queued == [True]  # open orders are cancelled by the execution queue
-    assert [a for a in published.alerts() if a["severity"] == "critical"][0]["message"].startswith(
+    assert next(a for a in published.alerts() if a["severity"] == "critical")["message"].startswith(
         "KILL SWITCH engaged by olivia")
 
     assert state_in_a_new_process() == "halted | exchange incident"

@@ -160,7 +160,8 @@ def _deliver(payload: dict[str, Any]) -> None:
     token, chat = _setting("TELEGRAM_BOT_TOKEN"), _setting("TELEGRAM_CHAT_ID")
     if token and chat:
         text = f"[{payload['severity'].upper()}] {payload['code']}: {payload['message']}"
-        _post(f"https://api.telegram.org/bot{token}/sendMessage", {"chat_id": chat, "text": text}, label="telegram")
+        base = _setting("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+        _post(f"{base}/bot{token}/sendMessage", {"chat_id": chat, "text": text}, label="telegram")
 
 
 def _post(url: str, body: dict[str, Any], *, label: str = "webhook") -> None:

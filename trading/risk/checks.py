@@ -162,19 +162,26 @@ def order_notional(qty: Decimal, price: Decimal, limit: Decimal | None) -> Rejec
 
 
 def position(
-    check: Check, label: str, current: Decimal, delta: Decimal, price: Decimal, limit: Decimal | None
+    check: Check, label: str, low: Decimal, high: Decimal, delta: Decimal, price: Decimal, limit: Decimal | None
 ) -> Rejection | None:
-    """The position after the order, as quote notional, within the limit, unless the order reduces it."""
+    """The position can end anywhere in [low, high] (settled ± unsettled orders); `delta` widens that range.
+
+    Passes when the worst case after the order, as quote notional, is within the limit, or
+    when the order does not make the worst case any worse (reducing is always allowed).
+    """
     if limit is None:
         return None
-    after = current + delta
-    if abs(after) <= abs(current):
-        return None  # reducing (or unchanged) exposure is always allowed
-    notional = abs(after) * price
+    new_low, new_high = (low, high + delta) if delta > 0 else (low + delta, high)
+    worst_before = max(abs(low), abs(high))
+    worst_after = max(abs(new_low), abs(new_high))
+    if worst_after <= worst_before:
+        return None
+    notional = worst_after * price
     if notional > limit:
+        extreme = new_high if abs(new_high) >= abs(new_low) else new_low
         return Rejection(
             check,
-            f"max position: {label} would hold {after} ({_amt(notional)} notional), limit {_amt(limit)}",
+            f"max position: {label} could reach {extreme} ({_amt(notional)} notional), limit {_amt(limit)}",
         )
     return None
 

@@ -254,10 +254,17 @@ def _position(exchange: str, asset: str, *, lock: bool = False) -> Any:
     return row
 
 
-def net_position(asset: str) -> Decimal:
-    from trading.risk_models import RiskPosition
+def position_range(row: Any) -> tuple[Decimal, Decimal]:
+    """Where the position may end once every unsettled order reports: [low, high]."""
+    return row.qty - row.pending_short, row.qty + row.pending_long
 
-    return RiskPosition.objects.filter(asset=asset).aggregate(t=Sum("qty"))["t"] or ZERO
+
+def _apply(row: Any, signed_qty: Decimal, *, sign: int = 1) -> None:
+    """Add (sign=1) or remove (sign=-1) an unsettled order's quantity on its side."""
+    if signed_qty > 0:
+        row.pending_long += sign * signed_qty
+    else:
+        row.pending_short += sign * -signed_qty
 
 
 def capital_in_use(pair_id: str) -> Decimal:
@@ -514,19 +521,30 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
     # Lock in a fixed order (usage by scope, then positions by key) so batches never deadlock.
     scopes = sorted({GLOBAL, *(pair_scope(i.pair_id) for i in intents if i.pair_id)})
     usage = {scope: _usage(scope, day, lock=True) for scope in scopes}
-    position_keys = sorted({(i.exchange, i.base) for i in intents})
-    positions = {k: _position(*k, lock=True) for k in position_keys}
+    # Every venue's row of the assets involved: the net range spans them all.
+    from trading.risk_models import RiskPosition
+
+    for exchange, asset in sorted({(i.exchange, i.base) for i in intents}):
+        RiskPosition.objects.get_or_create(exchange=exchange, asset=asset)
     assets = sorted({i.base for i in intents})
-    nets = {a: net_position(a) for a in assets}
+    positions = {(p.exchange, p.asset): p for p in RiskPosition.objects.select_for_update()
+                 .filter(asset__in=assets).order_by("asset", "exchange")}
+    nets: dict[str, list[Decimal]] = {}
+    for p in positions.values():
+        low, high = position_range(p)
+        net = nets.setdefault(p.asset, [ZERO, ZERO])
+        net[0] += low
+        net[1] += high
     added: dict[str, Decimal] = {}
     counted: dict[str, int] = {}
     for intent in intents:
         limits = effective_limits(intent.pair_id)
         pos = positions[(intent.exchange, intent.base)]
         rejections: list[Rejection | None] = [
-            checks.position(Check.VENUE_POSITION, f"{intent.exchange} {intent.base}", pos.qty, intent.signed_qty,
-                            intent.executable_price, limits.max_position_notional_per_venue),
-            checks.position(Check.NET_POSITION, f"net {intent.base}", nets[intent.base], intent.signed_qty,
+            checks.position(Check.VENUE_POSITION, f"{intent.exchange} {intent.base}", *position_range(pos),
+                            intent.signed_qty, intent.executable_price, limits.max_position_notional_per_venue),
+            checks.position(Check.NET_POSITION, f"net {intent.base}", nets[intent.base][0], nets[intent.base][1],
+                            intent.signed_qty,
                             intent.executable_price, limits.max_net_position_notional),
         ]
         if not intent.reducing:
@@ -551,9 +569,9 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
         rejection = checks.first(rejections)
         if rejection is not None:
             raise _Refused(intent, rejection)  # rolls the batch back; reported outside the transaction
-        # Reserve: the position moves by the full quantity now; the fill trues it up.
-        pos.qty += intent.signed_qty
-        nets[intent.base] += intent.signed_qty
+        # Reserve: the full quantity is pending on its side until the order reports.
+        _apply(pos, intent.signed_qty)
+        nets[intent.base][0 if intent.signed_qty < 0 else 1] += intent.signed_qty
         for scope in _scopes(intent):
             if not intent.reducing:
                 added[scope] = added.get(scope, ZERO) + intent.notional
@@ -565,7 +583,7 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
                 pair_id=intent.pair_id or "", plan_id=intent.plan_id or "", purpose=str(intent.purpose),
             )
     for pos in positions.values():
-        pos.save(update_fields=["qty", "updated_at"])
+        pos.save(update_fields=["pending_long", "pending_short", "updated_at"])
     for scope, n in counted.items():
         type(usage[scope]).objects.filter(pk=usage[scope].pk).update(
             notional=F("notional") + added.get(scope, ZERO), orders=F("orders") + n
@@ -601,13 +619,12 @@ def _true_up(intent: OrderIntent, filled: Decimal, avg_price: Decimal | None) ->
             row.settled_at, row.filled_qty = timezone.now(), filled
             row.save(update_fields=["settled_at", "filled_qty"])
         sign = 1 if signed > 0 else -1
-        position_delta = filled * sign - signed
         notional_delta = (filled * (avg_price or intent.executable_price) - reserved_notional
                           if reserved_notional else ZERO)
-        if position_delta:
-            pos = _position(intent.exchange, intent.base, lock=True)
-            pos.qty += position_delta
-            pos.save(update_fields=["qty", "updated_at"])
+        pos = _position(intent.exchange, intent.base, lock=True)
+        _apply(pos, signed, sign=-1)  # no longer pending...
+        pos.qty += filled * sign  # ...and what filled is held
+        pos.save(update_fields=["qty", "pending_long", "pending_short", "updated_at"])
         if notional_delta:
             for scope in _scopes(intent):
                 row = _usage(scope, lock=True)
