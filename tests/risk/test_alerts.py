@@ -63,6 +63,7 @@ def test_an_error_alert_is_stored_published_and_pushed(receiver: WebhookReceiver
     settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_CHAT_ID = "123:MOCK", "42"
     settings.TELEGRAM_API_URL = receiver.url
     alert_id = raise_alert("error", "RISK_REJECTED", "pair:x paused: breaker", pair_id="x", check="breaker")
+    assert alert_id is not None
     flush()
     stored = Alert.objects.get(pk=alert_id)
     assert (stored.severity, stored.pair_id, stored.risk_check) == ("error", "x", "breaker")
