@@ -296,7 +296,7 @@ class _Runner:
         except ApiError as exc:
             state = ExecutionState.REJECTED
             self._finish(state, code=exc.error_code, message=str(exc.detail))
-            if self.ex.trigger == Trigger.AUTO:
+            if self.ex.trigger == Trigger.AUTO and not hasattr(exc, "risk_check"):  # the gate alerted already
                 self._alert("warning", exc.error_code, f"{self.ex.pair_key}: not executed: {exc.detail}")
             return None
 

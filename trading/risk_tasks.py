@@ -4,6 +4,7 @@ Beat entries the lead adds to `CELERY_BEAT_SCHEDULE`:
 
     "risk-daily-reset": {"task": "trading.risk_daily_reset", "schedule": crontab(minute=0, hour=0)},  # UTC
     "risk-breakers": {"task": "trading.risk_half_open_breakers", "schedule": 15.0},
+    "risk-reservations": {"task": "trading.risk_expire_reservations", "schedule": 60.0},
 """
 
 from __future__ import annotations
@@ -21,25 +22,43 @@ logger = logging.getLogger("trading.risk")
 USAGE_KEEP_DAYS = 90
 
 
-def daily_reset() -> int:
-    """Open today's usage rows at zero (the day key resets the limits), prune old ones, lift daily-loss pauses."""
+def daily_reset() -> list[str]:
+    """UTC midnight: today's usage starts at zero (rows are keyed by day); lift the daily-loss pauses.
+
+    Also prunes usage older than `USAGE_KEEP_DAYS` and alerts older than `RISK_ALERT_KEEP_DAYS`.
+    Returns the scopes whose daily pause was lifted.
+    """
+    from django.conf import settings
+    from django.utils import timezone
+
     from trading.risk.alerts import raise_alert
-    from trading.risk.gate import GLOBAL, utc_today
-    from trading.risk_models import DailyUsage, State, TradingState
+    from trading.risk.gate import GLOBAL, set_state, utc_today
+    from trading.risk_models import Alert, DailyUsage, State, TradingState
 
     today = utc_today()
     DailyUsage.objects.get_or_create(day=today, scope=GLOBAL)
     DailyUsage.objects.filter(day__lt=today - timedelta(days=USAGE_KEEP_DAYS)).delete()
-    lifted = TradingState.objects.filter(automatic=True, reason__startswith="daily").update(
-        state=State.ACTIVE, reason="", until=None
-    )
-    raise_alert("info", "RISK_DAILY_RESET", f"daily notional and loss limits reset for {today} (UTC)")
+    keep = int(getattr(settings, "RISK_ALERT_KEEP_DAYS", 30))
+    Alert.objects.filter(at__lt=timezone.now() - timedelta(days=keep)).delete()
+    lifted = list(TradingState.objects.filter(automatic=True, reason__startswith="daily")
+                  .exclude(state=State.ACTIVE).values_list("scope", flat=True))
+    for scope in lifted:
+        set_state(scope, State.ACTIVE, "", source="engine")
+    raise_alert("info", "RISK_DAILY_RESET", f"daily notional and loss limits reset for {today} (UTC)"
+                + (f"; resumed {', '.join(lifted)}" if lifted else ""))
     return lifted
 
 
 @shared_task(name="trading.risk_daily_reset", ignore_result=True)
-def risk_daily_reset() -> int:
+def risk_daily_reset() -> list[str]:
     return daily_reset()
+
+
+@shared_task(name="trading.risk_expire_reservations", ignore_result=True)
+def risk_expire_reservations() -> int:
+    from trading.risk.gate import expire_reservations
+
+    return expire_reservations()
 
 
 @shared_task(name="trading.risk_half_open_breakers", ignore_result=True)

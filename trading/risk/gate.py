@@ -17,6 +17,7 @@ state and skip the limits that would only stop them from reducing exposure.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,7 @@ logger = logging.getLogger("trading.risk")
 
 ZERO = Decimal(0)
 GLOBAL = "global"
+ANON_PREFIX = "anon-"
 
 
 class Purpose(StrEnum):
@@ -351,7 +353,9 @@ def _reject(intent: OrderIntent, rejection: Rejection) -> RiskRejected:
     from trading.risk.alerts import record_rejection
 
     record_rejection(intent, rejection)
-    return RiskRejected(rejection.reason)
+    error = RiskRejected(rejection.reason)
+    error.risk_check = str(rejection.check)  # type: ignore[attr-defined]  # recorded and alerted already
+    return error
 
 
 def _market_checks(intent: OrderIntent, limits: Limits) -> list[Rejection | None]:
@@ -576,12 +580,14 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
             if not intent.reducing:
                 added[scope] = added.get(scope, ZERO) + intent.notional
             counted[scope] = counted.get(scope, 0) + 1
-        if intent.client_order_id:
-            RiskReservation.objects.create(
-                client_order_id=intent.client_order_id, exchange=intent.exchange, asset=intent.base,
-                signed_qty=intent.signed_qty, notional=ZERO if intent.reducing else intent.notional,
-                pair_id=intent.pair_id or "", plan_id=intent.plan_id or "", purpose=str(intent.purpose),
-            )
+        # Every reservation is a row (an anonymous id when the caller gave none), so an order that
+        # never reports is released by the expiry sweep instead of holding its limit forever.
+        RiskReservation.objects.create(
+            client_order_id=intent.client_order_id or f"{ANON_PREFIX}{uuid.uuid4().hex[:24]}",
+            exchange=intent.exchange, asset=intent.base,
+            signed_qty=intent.signed_qty, notional=ZERO if intent.reducing else intent.notional,
+            pair_id=intent.pair_id or "", plan_id=intent.plan_id or "", purpose=str(intent.purpose),
+        )
     for pos in positions.values():
         pos.save(update_fields=["pending_long", "pending_short", "updated_at"])
     for scope, n in counted.items():
@@ -610,14 +616,18 @@ def _true_up(intent: OrderIntent, filled: Decimal, avg_price: Decimal | None) ->
     from trading.risk_models import RiskReservation
 
     with transaction.atomic():
-        signed, reserved_notional = intent.signed_qty, ZERO if intent.reducing else intent.notional
         if intent.client_order_id:
             row = RiskReservation.objects.select_for_update().filter(client_order_id=intent.client_order_id).first()
-            if row is None or row.settled_at is not None:
-                return  # never reserved here (or already trued up): nothing to move
-            signed, reserved_notional = row.signed_qty, row.notional
-            row.settled_at, row.filled_qty = timezone.now(), filled
-            row.save(update_fields=["settled_at", "filled_qty"])
+        else:  # no id: the oldest open reservation of the same shape
+            row = (RiskReservation.objects.select_for_update()
+                   .filter(client_order_id__startswith=ANON_PREFIX, settled_at__isnull=True, exchange=intent.exchange,
+                           asset=intent.base, signed_qty=intent.signed_qty, pair_id=intent.pair_id or "",
+                           plan_id=intent.plan_id or "").order_by("created_at").first())
+        if row is None or row.settled_at is not None:
+            return  # never reserved here (or already trued up): nothing to move
+        signed, reserved_notional = row.signed_qty, row.notional
+        row.settled_at, row.filled_qty = timezone.now(), filled
+        row.save(update_fields=["settled_at", "filled_qty"])
         sign = 1 if signed > 0 else -1
         notional_delta = (filled * (avg_price or intent.executable_price) - reserved_notional
                           if reserved_notional else ZERO)
@@ -629,6 +639,34 @@ def _true_up(intent: OrderIntent, filled: Decimal, avg_price: Decimal | None) ->
             for scope in _scopes(intent):
                 row = _usage(scope, lock=True)
                 type(row).objects.filter(pk=row.pk).update(notional=F("notional") + notional_delta)
+
+
+def expire_reservations(max_age_seconds: float | None = None) -> int:
+    """Beat: release reservations whose order never reported (a crashed caller), with an alert."""
+    from datetime import timedelta as td
+
+    from trading.risk.alerts import raise_alert
+    from trading.risk_models import RiskReservation
+
+    age = float(getattr(settings, "RISK_RESERVATION_TTL_SECONDS", 900)) if max_age_seconds is None else max_age_seconds
+    cutoff = timezone.now() - td(seconds=age)
+    expired = 0
+    for row in RiskReservation.objects.filter(settled_at__isnull=True, created_at__lt=cutoff):
+        with transaction.atomic():
+            locked = RiskReservation.objects.select_for_update().filter(pk=row.pk, settled_at__isnull=True).first()
+            if locked is None:
+                continue
+            locked.settled_at = timezone.now()
+            locked.save(update_fields=["settled_at"])
+            pos = _position(locked.exchange, locked.asset, lock=True)
+            _apply(pos, locked.signed_qty, sign=-1)
+            pos.save(update_fields=["pending_long", "pending_short", "updated_at"])
+        expired += 1
+        raise_alert("warning", "RISK_RESERVATION_EXPIRED",
+                    f"order {locked.client_order_id} ({locked.signed_qty} {locked.asset} on {locked.exchange}) never "
+                    f"reported a result within {age:.0f}s; its reservation was released",
+                    pair_id=locked.pair_id, exchange=locked.exchange, check="reservation")
+    return expired
 
 
 def release(intent: OrderIntent) -> None:
@@ -682,10 +720,8 @@ def record_pnl(amount: Decimal, *, pair_id: str | None = None, plan_id: str | No
     glob = effective_limits(None)
     loss = checks.daily_loss(_usage(GLOBAL).realised_pnl, glob.max_daily_loss)
     if loss is not None and amount < 0:
-        from trading.risk.alerts import raise_alert
-
-        raise_alert("error", ErrorCode.RISK_REJECTED, loss.reason, pair_id=pair_id or "", check=Check.DAILY_LOSS,
-                    dedupe_seconds=3600)
+        # Reducing-only for the rest of the UTC day; the midnight reset lifts it (reason starts "daily").
+        pause(GLOBAL, loss.reason, check=Check.DAILY_LOSS, pair_id=pair_id or "")
 
 
 # --------------------------------------------------------------------------- kill switch
