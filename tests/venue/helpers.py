@@ -8,6 +8,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import ccxt
+
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll `check` until it returns something truthy (no sleeping for a fixed time in tests)."""
@@ -27,3 +29,25 @@ def ccxt_levels(book: Any, depth: int = 20) -> tuple[list[tuple[Decimal, Decimal
         [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in book["bids"][:depth]],
         [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in book["asks"][:depth]],
     )
+
+
+async def watch_through(
+    client: Any, symbol: str, limit: int | None, done: Callable[[], bool], timeout: float = 15.0
+) -> Any:
+    """Watch an order book across dropped sockets until `done()`, then return the book.
+
+    ccxt raises NetworkError when a server close hits a pending watch; when it lands between two
+    watches, ccxt silently opens a new connection on the next one. Either way watching again
+    resubscribes, so this loop treats both alike.
+    """
+
+    async def loop() -> Any:
+        while True:
+            try:
+                book = await client.watch_order_book(symbol, limit)
+            except ccxt.NetworkError:
+                continue
+            if done():
+                return book
+
+    return await asyncio.wait_for(loop(), timeout)
