@@ -61,7 +61,6 @@ class Recordings:
     bybit_instruments: dict[str, dict[str, Any]]  # category -> full response
     binance_books: dict[tuple[str, str], BinanceBook] = field(default_factory=dict)  # (market, SYMBOL)
     bybit_books: dict[tuple[str, str], BybitBook] = field(default_factory=dict)  # (category, SYMBOL)
-    errors: dict[str, Any] = field(default_factory=dict)
 
     def binance_listed(self, market: str) -> set[str]:
         info = json.loads(self.binance_spot_info if market == "spot" else self.binance_usdm_info)
