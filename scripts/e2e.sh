@@ -25,7 +25,7 @@ if ! flock -w 600 9; then echo "another e2e run holds the lock for over 10 minut
 # The front end Django serves: install it if needed and rebuild when the build is older than its sources.
 if [[ ! -d frontend/node_modules ]]; then (cd frontend && npm ci --no-audit --no-fund --loglevel=error); fi
 if [[ ! -f frontend/dist/index.html ]] || [[ -n $(find frontend/src frontend/index.html frontend/vite.config.ts \
-    frontend/package-lock.json -newer frontend/dist/index.html -print -quit) ]]; then
+    frontend/package.json frontend/package-lock.json -newer frontend/dist/index.html -print -quit) ]]; then
   echo "building the front end"
   (cd frontend && npm run build --silent >/dev/null)
 fi
@@ -35,7 +35,9 @@ WORK=$(mktemp -d /tmp/arbsite-e2e.XXXXXX)
 VENUE_PORT=$(free_port); WEB_PORT=$(free_port)
 export DJANGO_SETTINGS_MODULE=arbsite.settings
 export SECRET_KEY=e2e-only-secret DEBUG=false SECURE_COOKIES=false LOG_LEVEL=WARNING
-export DATABASE_URL="sqlite:///$WORK/e2e.sqlite3"
+# SQLite as on a single machine, but with writers queueing (IMMEDIATE, 20 s busy timeout) and WAL
+# readers: five processes share the file, and deferred transactions fail with "database is locked".
+export DATABASE_URL="sqlite:///$WORK/e2e.sqlite3?timeout=20&transaction_mode=IMMEDIATE&init_command=PRAGMA%20journal_mode%3DWAL"
 export REDIS_URL=redis://127.0.0.1:6379/13 CACHE_KEY_PREFIX=arbsite-e2e CHANNELS_PREFIX=arbsite-e2e:ws
 export CELERY_BROKER_URL=redis://127.0.0.1:6379/13
 export EXCHANGE_VENUE_URL="http://127.0.0.1:$VENUE_PORT" EXCHANGE_DATA_DIR="$DATA_DIR"
@@ -71,8 +73,17 @@ fi
 echo "stack healthy after $SECONDS s; logs in $WORK"
 
 status=0
-(cd frontend && node e2e/run.mjs) || status=$?
+(cd frontend && CHROMIUM_PATH=$(command -v chromium) timeout 300 node e2e/run.mjs) || status=$?
 if [[ $status -ne 0 ]]; then
+  [[ $status -eq 124 ]] && echo "e2e run killed after 300 s"
   echo "e2e failed; process logs in $WORK"; tail -n 40 "$WORK"/*.log || true
+else
+  cleanup; pids=()
+  # Green, but say so when a process logged errors on the way (the suite does not assert on logs).
+  errors=$(grep -h '"level": "ERROR"' "$WORK"/*.log | cut -c1-300 || true)
+  if [[ -n $errors ]]; then
+    echo "note: the stack logged $(wc -l <<<"$errors") ERROR line(s); first ones:"; head -n 5 <<<"$errors"
+  fi
+  if [[ -z ${E2E_KEEP_LOGS:-} ]]; then rm -rf "$WORK"; else echo "process logs kept in $WORK"; fi
 fi
 exit $status

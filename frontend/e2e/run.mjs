@@ -4,7 +4,7 @@
 // Each step is a named check with bounded waits (no fixed sleeps). A failing step saves
 // screenshots/<step>.failed.png and screenshots/<step>.console.log; steps that need it are then
 // reported as failed ("blocked"). The last line is always `N passed, N failed`.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,24 +27,32 @@ if (!BASE_URL) {
 /** @type {{name: string, status: "pass" | "fail" | "skip", ms: number, detail?: string}[]} */
 const results = [];
 const consoleLog = [];
+const pageErrors = [];
+const socketCloses = [];
 let page;
 
 const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
 class Skip extends Error {}
+/** Thrown from an `eventually` probe: stop waiting, the outcome is already decided. */
+class Fatal extends Error {}
 
 /** Run one named check; `needs` names earlier checks that must have passed. */
 async function step(name, fn, { needs = [] } = {}) {
   const blocked = needs.filter((n) => results.find((r) => r.name === n)?.status !== "pass");
   if (blocked.length) {
-    results.push({ name, status: "fail", ms: 0, detail: `blocked: needs "${blocked.join('", "')}"` });
-    console.log(`FAIL ${name} (blocked by ${blocked.join(", ")})`);
+    const by = blocked.length > 2 ? `${blocked.length} earlier steps` : blocked.join(", ");
+    results.push({ name, status: "fail", ms: 0, detail: `blocked by ${by}` });
+    console.log(`FAIL ${name} (blocked by ${by})`);
     return;
   }
   const started = Date.now();
+  const errorsBefore = pageErrors.length;
   consoleLog.push(`---- step: ${name}`);
   try {
     const detail = await fn();
+    // A React crash or unhandled rejection is a failure even when the page still looks right.
+    if (pageErrors.length > errorsBefore) throw new Error(`uncaught page error: ${pageErrors.slice(errorsBefore).join(" | ")}`);
     results.push({ name, status: "pass", ms: Date.now() - started, detail });
     console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? ` — ${detail}` : ""}`);
   } catch (err) {
@@ -65,6 +73,13 @@ async function step(name, fn, { needs = [] } = {}) {
     }
     writeFileSync(`${base}.console.log`, `${consoleLog.join("\n")}\n`);
     console.log(`     saved ${base}.png and ${base}.console.log (url ${page?.url()})`);
+    // Leave no modal or drawer over the page for the next (independent) step: reload the desk.
+    try {
+      await page.goto("/");
+      await page.locator(tid("nav-dashboard")).waitFor({ timeout: 15_000 });
+    } catch {
+      /* the next step reports its own failure */
+    }
   }
 }
 
@@ -84,6 +99,7 @@ async function eventually(what, probe, { timeoutMs = 15_000, everyMs = 200 } = {
       if (value) return value;
       last = value;
     } catch (err) {
+      if (err instanceof Fatal) throw err;
       last = err instanceof Error ? err.message : err;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what} (last: ${JSON.stringify(last)})`);
@@ -116,6 +132,15 @@ async function api(method, path, body) {
 
 /** Pick an option in an antd <Select> identified by its data-testid. */
 async function choose(testId, value) {
+  const t = Date.now();
+  try {
+    await chooseNow(testId, value);
+  } finally {
+    if (process.env.E2E_TRACE) console.log(`     choose ${testId}=${value}: ${Date.now() - t} ms`);
+  }
+}
+
+async function chooseNow(testId, value) {
   const select = page.locator(`.ant-select:has(${tid(testId)}), ${tid(testId)}.ant-select`).first();
   await select.click();
   const option = page.locator(`.ant-select-dropdown:visible .ant-select-item-option[title="${value}"]`);
@@ -185,6 +210,7 @@ async function accountText(exchange) {
 
 const runStarted = Date.now();
 mkdirSync(SHOTS, { recursive: true });
+for (const f of readdirSync(SHOTS)) rmSync(join(SHOTS, f), { recursive: true, force: true }); // only this run's pictures
 const profile = mkdtempSync(join(tmpdir(), "arbsite-e2e-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: CHROMIUM,
@@ -206,14 +232,20 @@ page = context.pages()[0] ?? (await context.newPage());
 const t0 = Date.now();
 const stamp = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s`;
 page.on("console", (m) => consoleLog.push(`${stamp()} console.${m.type()}: ${m.text()}`));
-page.on("pageerror", (e) => consoleLog.push(`${stamp()} pageerror: ${e.message}`));
+page.on("pageerror", (e) => {
+  consoleLog.push(`${stamp()} pageerror: ${e.message}`);
+  pageErrors.push(e.message);
+});
 page.on("requestfailed", (r) => consoleLog.push(`${stamp()} requestfailed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ""}`));
 page.on("response", (r) => {
   if (r.status() >= 400) consoleLog.push(`${stamp()} http ${r.status()}: ${r.request().method()} ${r.url()}`);
 });
 page.on("websocket", (ws) => {
   consoleLog.push(`${stamp()} websocket open: ${ws.url()}`);
-  ws.on("close", () => consoleLog.push(`${stamp()} websocket closed: ${ws.url()}`));
+  ws.on("close", () => {
+    consoleLog.push(`${stamp()} websocket closed: ${ws.url()}`);
+    socketCloses.push(stamp().trim());
+  });
 });
 
 const flow = { pairId: null, twapPlanId: null };
@@ -225,7 +257,11 @@ await step("log in through the form", async () => {
   await page.locator(tid("login-password")).fill(PASSWORD);
   await shot("login");
   await page.locator(tid("login-submit")).click();
-  await page.locator(tid("nav-dashboard")).waitFor({ timeout: 15_000 });
+  await eventually("the desk after signing in", async () => {
+    const refused = page.locator(tid("login-error"));
+    if (await refused.isVisible()) throw new Fatal(`login refused: ${(await refused.innerText()).trim()}`);
+    return page.locator(tid("nav-dashboard")).isVisible();
+  });
   if (new URL(page.url()).pathname !== "/") throw new Error(`after login the URL is ${page.url()}`);
   await page.locator(`${tid("connection-indicator")}[data-state="open"]`).waitFor({ timeout: 15_000 });
 });
@@ -280,7 +316,7 @@ await step(
       "the new pair's row",
       async () => {
         const formError = page.locator(tid("pair-form-error"));
-        if (await formError.isVisible()) throw new Error(`form error: ${(await formError.innerText()).trim()}`);
+        if (await formError.isVisible()) throw new Fatal(`form error: ${(await formError.innerText()).trim()}`);
         return (await rowIds()).find((id) => !before.has(id));
       },
       { timeoutMs: 15_000 },
@@ -337,11 +373,11 @@ await step(
       "the execution result",
       async () => {
         const err = page.locator(tid("execute-error"));
-        if (await err.isVisible()) throw new Error(`execution refused: ${(await err.innerText()).trim()}`);
+        if (await err.isVisible()) throw new Fatal(`execution refused: ${(await err.innerText()).trim()}`);
         const ok = page.locator(".ant-message-notice", { hasText: `Executed ${id}` });
         if (await ok.isVisible()) return (await ok.innerText()).trim();
         const warn = page.locator(".ant-notification-notice", { hasText: `Execution of ${id}` });
-        if (await warn.isVisible()) throw new Error(`execution not completed: ${(await warn.innerText()).trim()}`);
+        if (await warn.isVisible()) throw new Fatal(`execution not completed: ${(await warn.innerText()).trim()}`);
         return null;
       },
       { timeoutMs: 30_000 },
@@ -414,7 +450,7 @@ await step(
       "the new plan's row",
       async () => {
         const formError = page.locator(tid("twap-form-error"));
-        if (await formError.isVisible()) throw new Error(`form error: ${(await formError.innerText()).trim()}`);
+        if (await formError.isVisible()) throw new Fatal(`form error: ${(await formError.innerText()).trim()}`);
         return (await rowIds()).find((planId) => !before.has(planId));
       },
       { timeoutMs: 15_000 },
@@ -427,7 +463,7 @@ await step(
         const s = await state();
         // Past the operator's own pause, "paused" means the engine stopped the plan: say why.
         const unexpected = s === "failed" || (s === "completed" && wanted !== "completed") || (s === "paused" && wanted === "completed");
-        if (unexpected) throw new Error(`plan is ${s} (${await progress()}): ${await planReason(id)}`);
+        if (unexpected) throw new Fatal(`plan is ${s} (${await progress()}): ${await planReason(id)}`);
         return s === wanted;
       }, { timeoutMs });
     const timeline = [`created (${await state()})`];
@@ -460,9 +496,35 @@ await step(
   "settings page",
   async () => {
     await gotoNav("settings", tid("kill-switch"));
+    // No keys anywhere in this stack: both venues must say publicOnly, and no key is ever echoed.
+    for (const name of ["binance", "bybit"]) {
+      const mode = (await page.locator(tid(`api-mode-${name}`)).innerText()).trim();
+      if (mode !== "publicOnly") throw new Error(`${name} keys card says "${mode}"`);
+      const key = await page.locator(tid(`api-key-${name}`)).inputValue();
+      if (key) throw new Error(`${name} API key input is prefilled`);
+    }
+    // Risk limits: once the backend serves them, the form must render from its fields.
+    const risk = await api("GET", "/risk/limits");
+    let riskNote = `risk limits API -> ${risk.status}`;
+    if (risk.status === 200) {
+      await page.locator(tid("risk-limits-save")).waitFor();
+      riskNote += `, form with ${await page.locator('[data-testid^="risk-"]:not([data-testid="risk-limits-save"])').count()} fields`;
+    }
     await shot("settings");
+    return riskNote;
   },
   { needs: ["log in through the form"] },
+);
+
+await step(
+  "the live websocket stayed up for the whole run",
+  async () => {
+    if (socketCloses.length) throw new Error(`the /ws socket closed ${socketCloses.length} time(s), at ${socketCloses.join(", ")}`);
+    const state = await page.locator(tid("connection-indicator")).getAttribute("data-state");
+    if (state !== "open") throw new Error(`connection indicator is ${state}`);
+  },
+  // After a failed step the page is reloaded (which closes the socket): only judge a clean run.
+  { needs: results.map((r) => r.name) },
 );
 
 await context.close();
