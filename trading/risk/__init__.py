@@ -5,9 +5,15 @@ The stable API (TWAP, execution and manual orders call these):
     from trading.risk import OrderIntent, Purpose, check_order, check_orders, record_result, release, trading_state
 
 - `check_orders([OrderIntent, ...])` raises `arbsite.errors.RiskRejected(reason)` or reserves
-  exposure for all of them (all-or-nothing); `check_order(intent)` for one.
-- `record_result(intent, filled=, avg_price=, ok=, error_code=, message=)` after the venue
-  answered (trues up the reservation, feeds the breakers); `release(intent)` if never sent.
+  exposure for all of them (all-or-nothing: pass both legs of a slice together);
+  `check_order(intent)` for one.
+- `record_result(intent, filled=, avg_price=, ok=, error_code=, message=, final=True)` after the
+  venue answered (trues up the reservation, feeds the breakers); `release(intent)` if never sent.
+
+Give every intent its deterministic `client_order_id`: a rerun then reserves once and its
+result is counted once. Give `balances` (the venue's free balances) when you have them; else
+the gate reads them itself (not possible from inside a running event loop: rejected). An
+order that never reports is released by the `trading.risk_expire_reservations` sweep.
 - `record_pnl(amount, pair_id=, plan_id=, ref=)` for realised PnL (daily loss, PnL guard).
 - `trading_state(pair_id=None, exchange=None)` -> ScopeState(scope, state, reason).
 
