@@ -86,7 +86,8 @@ async function step(name, fn, { needs = [] } = {}) {
 const tid = (id) => `[data-testid="${id}"]`;
 
 async function shot(name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  // Finite CSS animations (antd modal zoom, drawer slide) are fast-forwarded to their end state.
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, animations: "disabled" });
 }
 
 /** Poll `probe` until it returns a truthy value or `timeoutMs` passes; the error says what was awaited. */
