@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -166,6 +167,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "recover-stale-executions": {"task": "trading.recover_stale_executions", "schedule": 30.0},
+    # Risk: daily usage resets at UTC midnight; breakers half-open after their cool-down.
+    "risk-daily-reset": {"task": "trading.risk_daily_reset", "schedule": crontab(minute=0, hour=0)},
+    "risk-breakers": {"task": "trading.risk_half_open_breakers", "schedule": 15.0},
+    "risk-reservations": {"task": "trading.risk_expire_reservations", "schedule": 60.0},
     # TWAP slices are due rows in the database; beat claims and dispatches them.
     "twap-dispatch": {"task": "twap.dispatch_due_slices", "schedule": 1.0},
     # Safety net for event-driven detection, and the REST fallback when a stream is stale.
@@ -190,6 +195,29 @@ MARKETDATA_SYMBOLS = env.list(
 )
 MARKETDATA_STALE_SECONDS = env.float("MARKETDATA_STALE_SECONDS", default=10.0)
 PRICE_UPDATE_MIN_INTERVAL_MS = env.int("PRICE_UPDATE_MIN_INTERVAL_MS", default=100)
+
+# Risk limits: these seed the first global limits row; after that the database (API, admin) is authoritative.
+RISK_MAX_SLIPPAGE_PERCENT = env.float("RISK_MAX_SLIPPAGE_PERCENT", default=0.5)
+RISK_MAX_PRICE_DEVIATION_PERCENT = env.float("RISK_MAX_PRICE_DEVIATION_PERCENT", default=2.0)
+RISK_ABNORMAL_MOVE_PERCENT = env.float("RISK_ABNORMAL_MOVE_PERCENT", default=3.0)
+RISK_ABNORMAL_MOVE_WINDOW_SECONDS = env.float("RISK_ABNORMAL_MOVE_WINDOW_SECONDS", default=10.0)
+RISK_MAX_ORDER_NOTIONAL = env.float("RISK_MAX_ORDER_NOTIONAL", default=5000.0)
+RISK_MAX_POSITION_NOTIONAL_PER_VENUE = env.float("RISK_MAX_POSITION_NOTIONAL_PER_VENUE", default=20000.0)
+RISK_MAX_NET_POSITION_NOTIONAL = env.float("RISK_MAX_NET_POSITION_NOTIONAL", default=5000.0)
+RISK_MAX_DAILY_NOTIONAL = env.float("RISK_MAX_DAILY_NOTIONAL", default=100000.0)
+RISK_MAX_DAILY_LOSS = env.float("RISK_MAX_DAILY_LOSS", default=500.0)
+RISK_PNL_WINDOW_MINUTES = env.int("RISK_PNL_WINDOW_MINUTES", default=60)
+RISK_PNL_WINDOW_FLOOR = env.float("RISK_PNL_WINDOW_FLOOR", default=-200.0)
+RISK_BREAKER_CONSECUTIVE_FAILURES = env.int("RISK_BREAKER_CONSECUTIVE_FAILURES", default=5)
+RISK_BREAKER_ERROR_RATE_PERCENT = env.float("RISK_BREAKER_ERROR_RATE_PERCENT", default=50.0)
+RISK_BREAKER_WINDOW_SECONDS = env.int("RISK_BREAKER_WINDOW_SECONDS", default=300)
+RISK_BREAKER_COOLDOWN_SECONDS = env.int("RISK_BREAKER_COOLDOWN_SECONDS", default=300)
+RISK_BAN_SECONDS = env.int("RISK_BAN_SECONDS", default=600)
+# Alerts also go to a webhook (generic JSON POST) and/or Telegram when configured; failures never block trading.
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_MIN_SEVERITY = env.str("ALERT_WEBHOOK_MIN_SEVERITY", default="error")
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
 
 # Detection: re-announce a persisting opportunity at most this often; what counts as a material change.
 DETECTION_REEMIT_SECONDS = env.float("DETECTION_REEMIT_SECONDS", default=30.0)

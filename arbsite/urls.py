@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("exchanges.account_urls")),
     path("", include("trading.urls")),
     path("", include("trading.stats_urls")),
+    path("", include("trading.risk_urls")),
     path("", include("twap.urls")),
 ]
 

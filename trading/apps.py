@@ -61,3 +61,7 @@ class TradingConfig(AppConfig):
         from trading.detection import install
 
         install()
+        # The risk gate: admin, beat tasks, and the abnormal-move book listener.
+        from trading.risk import install as install_risk
+
+        install_risk()

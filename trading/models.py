@@ -153,3 +153,4 @@ def unique_pair_id(base: str) -> str:
 # Execution records live in their own module; importing them here registers them with the app.
 from trading.execution_models import *  # noqa: E402, F403
 from trading.opportunity_models import *  # noqa: E402, F403
+from trading.risk_models import *  # noqa: E402, F403
