@@ -287,7 +287,7 @@ def undelivered() -> list[int]:
     return list(Slice.objects.filter(state=SliceState.DISPATCHED).values_list("id", flat=True))
 
 
-def pause_all_running(reason: str) -> list[str]:
+def pause_all_running(reason: str) -> None:
     """The kill switch was engaged: every running plan pauses at once, with an alert saying why."""
     paused = []
     for plan_pk in Plan.objects.filter(state=PlanState.RUNNING).values_list("pk", flat=True):
@@ -298,7 +298,9 @@ def pause_all_running(reason: str) -> list[str]:
             pause_with_alert(plan, f"kill switch engaged: {reason}", "KILL_SWITCH")
             publish_progress_later(plan)
             paused.append(plan.plan_id)
-    return paused
+    if paused:
+        logger.warning("twap plans paused by the kill switch",
+                       extra={"event": "twap_kill_switch", "detail": {"plans": paused}})
 
 
 def install_kill_hook() -> None:

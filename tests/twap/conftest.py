@@ -132,7 +132,9 @@ def paper_orders(exchange: str) -> dict[str, dict[str, Any]]:
     redis = get_redis()
     out = {}
     for k in redis.scan_iter(match=key("paper", exchange, "orders", "*")):
-        data = json.loads(redis.get(k))
+        raw = redis.get(k)
+        assert raw is not None
+        data = json.loads(raw)
         out[data["clientOrderId"]] = data
     return out
 

@@ -183,3 +183,18 @@ def test_it_deletes_only_plans_that_are_not_running(api: Any, books: Any) -> Non
 
 def test_it_needs_a_login(anon: Any, db: Any) -> None:
     assert anon.get("/api/twap/plans").status_code == 401
+
+
+def test_the_admin_lists_plans_and_steers_them(api: Any, books: Any, client: Any, django_user_model: Any) -> None:
+    plan_id = create(api, body()).json()["data"]["planId"]
+    admin = django_user_model.objects.create_superuser(username="ada", password="x" * 12)
+    client.force_login(admin)
+    assert plan_id.encode() in client.get("/admin/twap/plan/").content
+    from twap.models import Plan
+
+    pk = Plan.objects.get(plan_id=plan_id).pk
+    assert client.get(f"/admin/twap/plan/{pk}/change/").status_code == 200
+    response = client.post("/admin/twap/plan/", {"action": "start_plans", "_selected_action": [pk]}, follow=True)
+    assert response.status_code == 200
+    assert Plan.objects.get(pk=pk).state == "running"
+    assert client.get("/admin/twap/sliceorder/").status_code == 200

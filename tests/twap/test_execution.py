@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +31,8 @@ class ScriptedVenue(StubVenue):
     def __init__(self, exchange: Exchange, refuse: Callable[[str], bool] = lambda cid: False, **kwargs: Any) -> None:
         super().__init__(exchange, **kwargs)
         self.refuse = refuse
+        # This client never opens a socket (markets are seeded): skip ccxt's 250 ms graceful-exit wait.
+        self.inner.client.timeout_on_exit = 0
 
     async def create_order(self, instrument: Instrument, side: Side | str, qty: Decimal, *,
                            order_type: OrderType | str = OrderType.MARKET, price: Decimal | None = None,
@@ -84,7 +87,8 @@ def test_it_runs_a_full_plan_on_paper(make_plan: Any, books: Any, venues: Venues
     assert sorted(venues.calls) == sorted(set(venues.calls)) and len(venues.calls) == 20
     progress = plan.progress()
     assert (progress.executed, progress.remaining, progress.slices_done, progress.slices_total) == (TOTAL, 0, 10, 10)
-    assert progress.leg1.avg_price is not None and progress.leg1.avg_price > progress.leg2.avg_price
+    assert progress.leg1.avg_price is not None and progress.leg2.avg_price is not None
+    assert progress.leg1.avg_price > progress.leg2.avg_price  # Bybit asks above Binance bids in the recordings
     events = published.named("twap_progress")
     assert events[-1]["state"] == "completed" and events[-1]["executed"] == 0.01 and events[-1]["slicesDone"] == 10
     assert [e["slicesDone"] for e in events if e["state"] == "running"][1:] == list(range(1, 10))
@@ -114,7 +118,7 @@ def test_a_redelivered_slice_sends_nothing_again(make_plan: Any, books: Any, ven
 
 
 def _expire_lease(slice_id: int) -> None:
-    Slice.objects.filter(pk=slice_id).update(claimed_at=timezone.now() - timezone.timedelta(hours=1))
+    Slice.objects.filter(pk=slice_id).update(claimed_at=timezone.now() - timedelta(hours=1))
 
 
 def test_a_crash_after_sending_is_reconciled_not_resent(make_plan: Any, books: Any, venues: Venues) -> None:
@@ -179,7 +183,7 @@ def test_a_crash_with_one_leg_out_sends_the_other_leg(make_plan: Any, books: Any
 
 def test_a_rejected_leg_is_caught_up_in_the_next_slice(make_plan: Any, books: Any, venues: Venues,
                                                        published: Any) -> None:
-    plan = make_plan()
+    plan = make_plan(total_qty=D("0.004"))
     scheduler.control(plan.plan_id, "start")
     venues.refuse[Exchange.BINANCE] = lambda cid: cid.endswith("s2l2")
     run_due(venues)
@@ -195,13 +199,13 @@ def test_a_rejected_leg_is_caught_up_in_the_next_slice(make_plan: Any, books: An
     assert legs(plan) == (D("0.003"), D("0.003"))
     plan = drive(plan, venues)
     assert plan.state == PlanState.COMPLETED
-    assert legs(plan) == (TOTAL, TOTAL)
-    assert venue_filled("bybit") == venue_filled("binance") == TOTAL
+    assert legs(plan) == (D("0.004"), D("0.004"))
+    assert venue_filled("bybit") == venue_filled("binance") == D("0.004")
 
 
 def test_a_leg_failing_twice_pauses_the_plan_with_an_alert(make_plan: Any, books: Any, venues: Venues,
                                                           published: Any) -> None:
-    plan = make_plan()
+    plan = make_plan(total_qty=D("0.004"))
     scheduler.control(plan.plan_id, "start")
     venues.refuse[Exchange.BINANCE] = lambda cid: cid.endswith(("s2l2", "s3l2"))
     plan = drive(plan, venues)
@@ -215,8 +219,9 @@ def test_a_leg_failing_twice_pauses_the_plan_with_an_alert(make_plan: Any, books
     scheduler.control(plan.plan_id, "resume")
     plan = drive(plan, venues)
     assert plan.state == PlanState.COMPLETED
-    assert legs(plan) == (TOTAL, TOTAL)
-    assert venue_filled("bybit") == venue_filled("binance") == TOTAL
+    assert legs(plan) == (D("0.004"), D("0.004"))
+    assert venue_filled("bybit") == venue_filled("binance") == D("0.004")
+    assert SliceOrder.objects.get(slice__plan=plan, slice__index=4, leg=2).qty == D("0.003")
 
 
 def test_a_leg_rejected_on_the_last_slice_gets_a_catch_up_slice(make_plan: Any, books: Any,
@@ -270,11 +275,10 @@ def test_a_slice_dispatched_before_a_pause_is_handed_back_unsent(make_plan: Any,
 
 
 def test_cancel_stops_a_running_plan_where_it_is(make_plan: Any, books: Any, venues: Venues) -> None:
-    plan = make_plan()
+    plan = make_plan(total_qty=D("0.003"))
     scheduler.control(plan.plan_id, "start")
     run_due(venues)
-    [slice_id] = scheduler.claim_due() or [None]  # not yet due
-    assert slice_id is None
+    assert scheduler.claim_due() == []  # not yet due
     Slice.objects.filter(plan=plan, state=SliceState.PENDING, due_at__isnull=False).update(due_at=timezone.now())
     [slice_id] = scheduler.claim_due()
     scheduler.control(plan.plan_id, "cancel")
@@ -296,7 +300,7 @@ def test_the_spread_guard_waits_then_pauses(make_plan: Any, books: Any, venues: 
     assert waiting.state == SliceState.PENDING and waiting.deferrals == 1 and "spread" in waiting.note
     assert venues.calls == []
     assert published.named("engine_alert")[-1]["severity"] == "info"
-    Slice.objects.filter(pk=waiting.pk).update(waiting_since=timezone.now() - timezone.timedelta(minutes=2))
+    Slice.objects.filter(pk=waiting.pk).update(waiting_since=timezone.now() - timedelta(minutes=2))
     run_due(venues)
     plan.refresh_from_db()
     assert plan.state == PlanState.PAUSED

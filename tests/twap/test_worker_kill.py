@@ -134,16 +134,17 @@ def test_a_worker_killed_mid_slice_leaves_no_duplicate_and_exact_quantities(make
         processes.worker()
         processes.beat()
         eventually(lambda: scheduler.get_plan(plan.plan_id).state != PlanState.RUNNING, 45, "the plan to finish")
+        plan.refresh_from_db()
+        assert plan.state == PlanState.COMPLETED, plan.state_reason
+        legs = plan.executed_by_leg()
+        assert (legs[1].executed, legs[2].executed) == (TOTAL, TOTAL)
+        recovered = Slice.objects.get(plan=plan, index=2)
+        assert recovered.state == SliceState.DONE and recovered.attempts == 2
+        # The venues' side: one order per slice and leg, nothing twice, exactly the total filled.
+        expected = {f"tw{plan.uid}s{n}l{leg}" for n in (1, 2, 3) for leg in (1, 2)}
+        assert set(paper_orders("bybit")) | set(paper_orders("binance")) == expected
+        assert venue_filled("bybit") == venue_filled("binance") == TOTAL
     except AssertionError:
-        print(processes.output(), file=sys.stderr)
+        slices = list(Slice.objects.filter(plan=plan).values_list("index", "state", "attempts", "note"))
+        print(f"slices: {slices}\n{processes.output()}", file=sys.stderr)
         raise
-    plan.refresh_from_db()
-    assert plan.state == PlanState.COMPLETED, (plan.state_reason, processes.output())
-    legs = plan.executed_by_leg()
-    assert (legs[1].executed, legs[2].executed) == (TOTAL, TOTAL)
-    recovered = Slice.objects.get(plan=plan, index=2)
-    assert recovered.state == SliceState.DONE and recovered.attempts == 2
-    # The venues' side: one order per slice and leg, nothing twice, exactly the total filled.
-    expected = {f"tw{plan.uid}s{n}l{leg}" for n in (1, 2, 3) for leg in (1, 2)}
-    assert set(paper_orders("bybit")) | set(paper_orders("binance")) == expected
-    assert venue_filled("bybit") == venue_filled("binance") == TOTAL
