@@ -391,3 +391,18 @@ def test_a_running_slice_keeps_its_claim_until_the_lease_ends(make_plan: Any, bo
     assert execution.claim(slice_id) is None  # another worker: refused
     assert execution.claim(slice_id, lease=0) is not None  # expired lease: taken over
     assert Slice.objects.get(pk=slice_id).attempts == 2
+
+
+def test_limit_legs_go_out_as_ioc_within_the_slippage_cap(make_plan: Any, books: Any, venues: Venues,
+                                                           settings: Any) -> None:
+    settings.EXECUTION_SLIPPAGE_PERCENT = 0.1
+    plan = make_plan(total_qty=D("0.002"), leg1_order_type="limit", leg2_order_type="limit")
+    scheduler.control(plan.plan_id, "start")
+    plan = drive(plan, venues)
+    assert plan.state == PlanState.COMPLETED and legs(plan) == (D("0.002"), D("0.002"))
+    for order in SliceOrder.objects.filter(slice__plan=plan):
+        assert order.order_type == "limit" and order.price is not None and order.expected_price is not None
+        if order.side == "buy":
+            assert order.expected_price < order.price <= order.expected_price * D("1.0011")
+        else:
+            assert order.expected_price * D("0.9989") <= order.price < order.expected_price
