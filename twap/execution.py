@@ -94,7 +94,7 @@ class Policy:
             leg_timeout=float(getattr(settings, "EXECUTION_LEG_TIMEOUT_SECONDS", 8.0)),
             slippage=Decimal(str(getattr(settings, "EXECUTION_SLIPPAGE_PERCENT", "0.1"))) / HUNDRED,
             retry_seconds=float(getattr(settings, "TWAP_RETRY_SECONDS", 2.0)),
-            max_deferrals=int(getattr(settings, "TWAP_MAX_DEFERRALS", 5)),
+            max_deferrals=int(getattr(settings, "TWAP_MAX_DEFERRALS", 10)),
             max_book_age_ms=float(getattr(settings, "MARKETDATA_STALE_SECONDS", 10.0)) * 1000,
         )
 
