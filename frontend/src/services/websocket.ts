@@ -27,6 +27,8 @@ export interface TwapProgressEvent {
   slicesDone: number;
   slicesTotal: number;
   state: string;
+  /** Server extension: when the last slice executed (absent from the contract's minimum). */
+  lastExecutionTs?: number | null;
   ts: number;
 }
 export interface EngineAlertEvent { severity: "info" | "warning" | "error" | "critical" | string; code: string; message: string; pairId?: string; ts: number }

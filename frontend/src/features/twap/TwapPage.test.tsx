@@ -24,7 +24,9 @@ describe("TwapPage", () => {
   beforeEach(() => FakeWebSocket.reset());
 
   it("lists plans and moves progress and state on twap_progress", async () => {
-    mockFetch({ "GET /api/twap/plans": ok([PLAN]) });
+    // The server's view follows the events (a state change refetches the list).
+    let current: Record<string, unknown> = PLAN;
+    mockFetch({ "GET /api/twap/plans": () => ok([current]) });
     const { store } = renderWithProviders(<TwapPage />);
     act(() => store.ws.connect());
     const ws = FakeWebSocket.last;
@@ -37,6 +39,7 @@ describe("TwapPage", () => {
     expect(within(row).getByTestId("twap-twap_001-resume")).toBeDisabled();
     await waitFor(() => expect(ws.sentMessages().some((m) => m.action === "subscribe" && Array.isArray(m.plans))).toBe(true));
 
+    current = { ...PLAN, state: "paused", progress: { executed: 0.005, remaining: 0.005, slicesDone: 5, slicesTotal: 10 } };
     act(() =>
       ws.serverSend({
         event: "twap_progress",
@@ -47,6 +50,29 @@ describe("TwapPage", () => {
     expect(screen.getByTestId("twap-twap_001-progress")).toHaveTextContent("slices 5/10");
     expect(screen.getByTestId("twap-twap_001-progress")).toHaveTextContent("50%");
     expect(screen.getByTestId("twap-twap_001-resume")).toBeEnabled();
+  });
+
+  it("shows why the engine paused a plan, fetched when twap_progress reports the new state", async () => {
+    let plan: Record<string, unknown> = PLAN;
+    const { calls } = mockFetch({ "GET /api/twap/plans": () => ok([plan]) });
+    const { store } = renderWithProviders(<TwapPage />);
+    act(() => store.ws.connect());
+    const ws = FakeWebSocket.last;
+    act(() => ws.serverOpen());
+    expect(await screen.findByTestId("twap-twap_001-state")).toHaveTextContent("running");
+    expect(screen.queryByTestId("twap-twap_001-reason")).toBeNull();
+    await waitFor(() => expect(ws.sentMessages().some((m) => m.action === "subscribe" && Array.isArray(m.plans))).toBe(true));
+
+    const reason = "slice 3 refused 5 times: no live order book for bybit:spot:BTCUSDT";
+    plan = { ...PLAN, state: "paused", stateReason: reason };
+    act(() =>
+      ws.serverSend({
+        event: "twap_progress",
+        data: { planId: "twap_001", executed: 0.002, remaining: 0.008, slicesDone: 2, slicesTotal: 10, state: "paused", ts: 1726032100000 },
+      }),
+    );
+    expect(await screen.findByTestId("twap-twap_001-reason")).toHaveTextContent(reason);
+    expect(calls.filter((c) => c.url === "/api/twap/plans")).toHaveLength(2);
   });
 
   it("sends control actions to the plan's control endpoint", async () => {

@@ -241,9 +241,16 @@ export function TwapPage() {
       title: "State",
       dataIndex: "state",
       render: (s: string, p) => (
-        <Tag color={STATE_COLORS[s] ?? "default"} data-testid={`twap-${p.planId}-state`}>
-          {s}
-        </Tag>
+        <Space direction="vertical" size={0}>
+          <Tag color={STATE_COLORS[s] ?? "default"} data-testid={`twap-${p.planId}-state`}>
+            {s}
+          </Tag>
+          {p.stateReason && s !== "running" ? (
+            <Typography.Text type={s === "failed" ? "danger" : "secondary"} style={{ fontSize: 12, maxWidth: 220 }} data-testid={`twap-${p.planId}-reason`}>
+              {p.stateReason}
+            </Typography.Text>
+          ) : null}
+        </Space>
       ),
     },
     {

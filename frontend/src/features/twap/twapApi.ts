@@ -24,6 +24,8 @@ export interface TwapPlan {
   intervalMs: number;
   legs: TwapLeg[];
   state: string;
+  /** Why the plan is paused/failed/cancelled (e.g. the engine paused it after refused slices). */
+  stateReason?: string | null;
   progress: TwapProgress;
   lastExecutionTs?: number | null;
 }
@@ -55,6 +57,7 @@ export function normalizePlan(raw: RawPlan): TwapPlan {
     intervalMs: Number(raw.intervalMs ?? 0),
     legs: Array.isArray(raw.legs) ? raw.legs : [],
     state: String(raw.state ?? "pending"),
+    stateReason: typeof raw.stateReason === "string" && raw.stateReason ? raw.stateReason : null,
     progress: {
       executed,
       remaining: Number(p.remaining ?? raw.remaining ?? Math.max(0, totalQty - executed)),
@@ -82,7 +85,7 @@ export const twapApi = api.injectEndpoints({
         { type: "Plan" as const, id: "LIST" },
         ...(result ?? []).map((p) => ({ type: "Plan" as const, id: p.planId })),
       ],
-      async onCacheEntryAdded(_arg, { cacheDataLoaded, cacheEntryRemoved, updateCachedData, extra }) {
+      async onCacheEntryAdded(_arg, { cacheDataLoaded, cacheEntryRemoved, updateCachedData, extra, dispatch }) {
         const { ws } = extra as ThunkExtra;
         try {
           await cacheDataLoaded;
@@ -93,9 +96,11 @@ export const twapApi = api.injectEndpoints({
         const stop = ws.addListener((message) => {
           if (message.event !== "twap_progress") return;
           const u = message.data;
+          let stateChanged = false;
           updateCachedData((draft) => {
             const plan = draft.find((p) => p.planId === u.planId);
             if (!plan) return;
+            stateChanged = u.state !== undefined && u.state !== plan.state;
             plan.state = u.state ?? plan.state;
             plan.progress = {
               executed: u.executed,
@@ -103,8 +108,11 @@ export const twapApi = api.injectEndpoints({
               slicesDone: u.slicesDone,
               slicesTotal: u.slicesTotal,
             };
-            plan.lastExecutionTs = u.ts ?? plan.lastExecutionTs;
+            // `ts` is when the event was sent (a pause sends one too), not when a slice executed.
+            if (u.lastExecutionTs !== undefined) plan.lastExecutionTs = u.lastExecutionTs;
           });
+          // The event has no reason for a state change (engine pause, failure): fetch the plan's.
+          if (stateChanged) dispatch(twapApi.util.invalidateTags([{ type: "Plan", id: u.planId }]));
         });
         await cacheEntryRemoved;
         stop();
