@@ -15,6 +15,9 @@ Kinds, and where they act by default (`on` overrides where both make sense):
                  such as pongs and acks still flow) / hold the HTTP request until the client gives up.
 - `gap`         (ws): skip one diff message, so the next one breaks the sequence.
 - `malformed`   (ws; http with on="http"): send a frame / body that is not valid JSON.
+- `reject_order` (http, order-create requests only): refuse the order after the signature check with
+                 the exchange's own error for `body` (a `tests.venue.trading.REJECT_KINDS` reason,
+                 default "insufficient_balance"; "rate_limit" answers the exchange's 429 instead).
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ KINDS = {
     "stall": "ws",
     "gap": "ws",
     "malformed": "ws",
+    "reject_order": "http",
 }
+REJECT_REASONS = ("insufficient_balance", "min_notional", "min_qty", "lot_size", "tick_size", "duplicate",
+                  "unknown_symbol", "rate_limit")
 _ids = itertools.count(1)
 
 
@@ -68,6 +74,12 @@ def make_fault(exchange: str, kind: str, **params: Any) -> Fault:
         raise FaultError("http_status needs status=<int>")
     if kind == "latency" and int(params.get("ms", 0)) <= 0:
         raise FaultError("latency needs ms=<int > 0>")
+    if kind == "reject_order":
+        if on != "http":
+            raise FaultError("reject_order acts on http order requests only")
+        params["body"] = params.get("body") or "insufficient_balance"
+        if params["body"] not in REJECT_REASONS:
+            raise FaultError(f"reject_order body must be one of {REJECT_REASONS}")
     known = {"path", "stream", "count", "after", "ms", "status", "body"}
     unknown = set(params) - known
     if unknown:
@@ -107,10 +119,14 @@ class FaultBook:
         with self._lock:
             return [f.as_dict() for f in self._faults]
 
-    def take_http(self, exchange: str, path: str) -> list[Fault]:
-        """The HTTP faults that fire for this request (each consumes one of its count)."""
+    def take_http(self, exchange: str, path: str, *, order: bool = False) -> list[Fault]:
+        """The HTTP faults that fire for this request (each consumes one of its count).
+
+        `reject_order` faults only fire on order-create requests (`order=True`).
+        """
         with self._lock:
-            hits = [f for f in self._faults if f.on == "http" and f.exchange == exchange and _covers(f.path, path)]
+            hits = [f for f in self._faults if f.on == "http" and f.exchange == exchange and _covers(f.path, path)
+                    and (order or f.kind != "reject_order")]
             return [self._consume(f) for f in hits]
 
     def take_ws(self, exchange: str, stream: str, sent: int, kinds: tuple[str, ...]) -> list[Fault]:

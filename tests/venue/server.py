@@ -8,7 +8,13 @@ API and the background thread that lets sync and async tests share one emulator.
 Control API (JSON):
 - `POST   /_control/faults`  body `{"exchange": "binance", "kind": "http_status", "status": 429, ...}`
 - `DELETE /_control/faults`  optional `?exchange=binance`
-- `GET    /_control/state`   requests received, active websocket subscriptions, active faults
+- `GET    /_control/state`   requests received, active websocket subscriptions, active faults, orders
+- `GET    /_control/accounts/{exchange}/{api_key}`  an account's wallets, locked funds and positions
+
+Trading (see `tests.venue.trading`): each exchange module adds its signed order and account routes
+and names its order-create routes in `order_routes`; every request to one of those is logged as an
+`Arrival` (wall-clock ns, client order id) before any check, which is what the execution benchmark
+and the "one order per leg" tests count. The replays move each market's matching book as they send.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
 from tests.venue import recordings
 from tests.venue.faults import Fault, FaultBook, FaultError, make_fault
+from tests.venue.trading import TEST_ACCOUNTS, Arrival, LiveBooks, TradingDesk
 
 Handler = Callable[[web.Request, "Venue"], Awaitable[web.StreamResponse]]
 Render = Callable[["Subscription", recordings.Frame, int], str | None]
@@ -68,6 +76,7 @@ class Subscription:
     market: str
     stream: str
     connection: Connection
+    symbol: str = ""  # the market's exchange symbol, when this replay moves a matching book
     id: int = field(default_factory=lambda: next(_sub_ids))
     sent: int = 0
     skipped: int = 0
@@ -134,6 +143,8 @@ class Venue:
         speed: float = 1.0,
         shift_timestamps: bool = True,
         on_end: str = "close",
+        accounts: dict[str, dict[str, str]] | None = None,
+        funds: dict[str, str] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
@@ -151,6 +162,11 @@ class Venue:
         from tests.venue.bybit import BybitVenue
 
         self.exchanges: dict[str, ExchangeVenue] = {"binance": BinanceVenue(self.data), "bybit": BybitVenue(self.data)}
+        self.books = LiveBooks(self.data)
+        accounts = TEST_ACCOUNTS if accounts is None else accounts
+        self.trading: dict[str, TradingDesk] = {
+            name: TradingDesk(name, self.data, self.books, accounts.get(name, {}), funds) for name in self.exchanges
+        }
 
     # --- bookkeeping -------------------------------------------------------------------------------------------
 
@@ -174,6 +190,8 @@ class Venue:
             "requests": [{"method": m, "path": p, "query": q} for m, p, q in self.requests],
             "subscriptions": [s.as_dict() for s in self.subscriptions()],
             "faults": self.faults.active(),
+            "orders": {name: sum(len(o) for o in desk.orders.values()) for name, desk in self.trading.items()},
+            "arrivals": {name: len(desk.arrivals) for name, desk in self.trading.items()},
         }
 
     # --- HTTP --------------------------------------------------------------------------------------------------
@@ -183,6 +201,7 @@ class Venue:
         app.router.add_post("/_control/faults", self._post_fault)
         app.router.add_delete("/_control/faults", self._delete_faults)
         app.router.add_get("/_control/state", self._get_state)
+        app.router.add_get("/_control/accounts/{exchange}/{api_key}", self._get_account)
         app.router.add_route("*", "/{exchange}/{host}/{path:.*}", self._dispatch)
         app.on_shutdown.append(self._close_connections)
         return app
@@ -213,7 +232,29 @@ class Venue:
     async def _get_state(self, _request: web.Request) -> web.Response:
         return web.json_response(self.state())
 
+    async def _get_account(self, request: web.Request) -> web.Response:
+        desk = self.trading.get(request.match_info["exchange"])
+        account = desk.accounts.get(request.match_info["api_key"]) if desk else None
+        if account is None:
+            return web.json_response({"error": "no such account"}, status=404)
+        return web.json_response(account.snapshot())
+
+    async def _log_arrival(self, request: web.Request, exchange: str, path: str, at_ns: int) -> None:
+        """Log an order-create request (client id and symbol read from its query or body)."""
+        params: dict[str, Any] = dict(request.query)
+        text = await request.text() if request.body_exists else ""
+        if text.startswith("{"):
+            with contextlib.suppress(ValueError):
+                params.update(json.loads(text))
+        elif text:
+            params.update(parse_qsl(text, keep_blank_values=True))
+        client_id = params.get("newClientOrderId") or params.get("orderLinkId") or ""
+        self.trading[exchange].arrivals.append(
+            Arrival(exchange, path, str(params.get("symbol", "")), str(client_id), at_ns)
+        )
+
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        arrived_ns = time.time_ns()
         exchange_name = request.match_info["exchange"]
         host = request.match_info["host"]
         path = "/" + request.match_info["path"]
@@ -223,7 +264,10 @@ class Venue:
             return web.json_response({"error": f"venue emulator does not serve {exchange_name!r}"}, status=404)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await exchange.websocket(request, self, host, path)
-        for fault in self.faults.take_http(exchange_name, f"{host}{path}"):
+        is_order = (request.method, path) in getattr(exchange, "order_routes", ())
+        if is_order:
+            await self._log_arrival(request, exchange_name, path, arrived_ns)
+        for fault in self.faults.take_http(exchange_name, f"{host}{path}", order=is_order):
             response = await self._apply_http_fault(fault, exchange, request)
             if response is not None:
                 return response
@@ -240,6 +284,11 @@ class Venue:
             return None
         if fault.kind == "http_status":
             return exchange.error_response(fault.status, fault.body)
+        if fault.kind == "reject_order":
+            if fault.body == "rate_limit":
+                return exchange.error_response(429, None)
+            request["emulator_reject"] = fault.body or "insufficient_balance"  # refused after the auth check
+            return None
         if fault.kind == "malformed":
             return web.Response(status=200, text='{"lastUpdateId":1,"bids":[["1.0"', content_type="application/json")
         if fault.kind == "drop":
@@ -287,6 +336,7 @@ class Venue:
         render: Render,
         *,
         can_loop: bool = True,
+        symbol: str = "",
     ) -> Subscription:
         """(Re)start replaying `frames` from the beginning for `stream` on this connection.
 
@@ -297,7 +347,7 @@ class Venue:
         previous = connection.subscriptions.get(stream)
         if previous is not None:
             self.stop_subscription(previous, "closed")
-        sub = Subscription(connection.exchange, market, stream, connection)
+        sub = Subscription(connection.exchange, market, stream, connection, symbol=symbol)
         connection.subscriptions[stream] = sub
         sub.task = asyncio.get_running_loop().create_task(self._replay(sub, frames, render, can_loop))
         return sub
@@ -351,11 +401,13 @@ class Venue:
             elif fault.kind == "gap":
                 sub.skipped += 1
                 render(sub, frame, index)  # keep derived state in step with what the exchange knows
+                self._advance_book(sub, index)
                 return True
             elif fault.kind == "malformed":
                 broken = True
         # Render exactly once per frame: derived streams (Bybit top-N) keep state between frames.
         text = render(sub, frame, index)
+        self._advance_book(sub, index)
         if text is None:
             return True
         if broken:
@@ -365,6 +417,11 @@ class Venue:
             return False
         sub.sent += 1
         return True
+
+    def _advance_book(self, sub: Subscription, index: int) -> None:
+        """The exchange has moved on to this frame: so does the book orders match against."""
+        if sub.symbol:
+            self.books.advance(sub.exchange, sub.market, sub.symbol, index)
 
     def anchor_time(self, sub: Subscription, recorded_first_ms: int) -> None:
         """Start the subscription's clock: its first message will read as 'now'."""
@@ -401,8 +458,13 @@ class VenueEmulator:
         on_end: str = "close",
         port: int = 0,
         host: str = "127.0.0.1",
+        accounts: dict[str, dict[str, str]] | None = None,
+        funds: dict[str, str] | None = None,
     ) -> None:
-        self.venue = Venue(Path(data_dir), speed=speed, shift_timestamps=shift_timestamps, on_end=on_end)
+        self.venue = Venue(
+            Path(data_dir), speed=speed, shift_timestamps=shift_timestamps, on_end=on_end, accounts=accounts,
+            funds=funds,
+        )
         self._host = host
         self._port = port
         self._thread: threading.Thread | None = None
@@ -517,6 +579,45 @@ class VenueEmulator:
 
     def subscriptions(self) -> list[dict[str, Any]]:
         return list(self.state()["subscriptions"])
+
+    def on_loop(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the server loop (the trading state's only writer) and return its result."""
+        loop = self._loop
+        if loop is None:
+            return fn()
+
+        async def call() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=5)
+
+    def reject_orders(self, exchange: str, reason: str = "insufficient_balance", count: int | None = 1,
+                      path: str | None = None) -> Fault:
+        """Refuse the next `count` orders (None: until cleared) with the exchange's own error for `reason`."""
+        return self.inject(exchange, "reject_order", body=reason, count=count, path=path)
+
+    def account(self, exchange: str, api_key: str | None = None) -> dict[str, Any]:
+        """An account's wallets, locked funds and positions (strings); the first test account by default."""
+        desk = self.venue.trading[exchange]
+        key = api_key or next(iter(desk.accounts))
+        return dict(self.on_loop(lambda: desk.accounts[key].snapshot()))
+
+    def orders(self, exchange: str, api_key: str | None = None) -> list[dict[str, Any]]:
+        """Every order an account placed, oldest first."""
+        desk = self.venue.trading[exchange]
+        key = api_key or next(iter(desk.accounts))
+
+        def rows() -> list[dict[str, Any]]:
+            return [{"orderId": o.order_id, "clientOrderId": o.client_id, "market": o.market, "symbol": o.symbol,
+                     "side": o.side, "type": o.type, "status": o.status, "qty": str(o.qty), "filled": str(o.filled),
+                     "cost": str(o.cost), "fee": str(o.fee), "feeAsset": o.fee_asset} for o in desk.orders[key]]
+
+        return list(self.on_loop(rows))
+
+    def arrivals(self, exchange: str | None = None) -> list[Arrival]:
+        """Order-create requests received (also those refused), oldest first."""
+        names = [exchange] if exchange else list(self.venue.trading)
+        return list(self.on_loop(lambda: [a for n in names for a in self.venue.trading[n].arrivals]))
 
     def iter_frames(self, exchange: str, market: str, symbol: str) -> Iterator[recordings.Frame]:
         """The recorded frames a subscription to this book replays (for tests that count)."""
