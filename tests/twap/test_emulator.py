@@ -39,3 +39,27 @@ def test_a_full_plan_on_the_emulator(venue: Any, api: Any) -> None:
     assert all(leg["avgPrice"] > 0 for leg in status["legs"])
     assert venue_filled("bybit") == venue_filled("binance") == Decimal("0.005")
     assert len(paper_orders("bybit")) == len(paper_orders("binance")) == 5
+
+
+def test_a_full_plan_with_live_venues_on_the_emulator(venue: Any, api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real orders (LiveVenue, signed ccxt requests) to the emulator's matching engine, when it has one."""
+    trading = pytest.importorskip("tests.venue.trading", reason="the emulator has no order endpoints yet")
+    accounts = getattr(trading, "TEST_ACCOUNTS", {})
+    if not {"binance", "bybit"} <= set(accounts):
+        pytest.skip("the emulator has no trading accounts for binance and bybit")
+    for exchange in ("binance", "bybit"):
+        api_key, secret = next(iter(accounts[exchange].items()))
+        monkeypatch.setenv(f"{exchange.upper()}_API_KEY", api_key)
+        monkeypatch.setenv(f"{exchange.upper()}_API_SECRET", secret)
+    fetched = async_to_sync(prices.fetch_books)([BYBIT_LINEAR_BTC, BINANCE_SPOT_BTC])
+    assert all(isinstance(book, OrderBook) for book in fetched), fetched
+    plan_id = api.post("/api/twap/plans", {**PLAN_BODY, "totalQty": "0.003"}, format="json").json()["data"]["planId"]
+    api.post(f"/api/twap/{plan_id}/control", {"action": "start"}, format="json")
+    plan = drive(scheduler.get_plan(plan_id), venue_for)
+    assert plan.state == PlanState.COMPLETED, plan.state_reason
+    legs = plan.executed_by_leg()
+    assert (legs[1].executed, legs[2].executed) == (Decimal("0.003"), Decimal("0.003"))
+    assert not any(o.paper for s in plan.slices.all() for o in s.orders.all())
+    desks = venue.venue.trading
+    arrivals = [a.client_id for a in desks["binance"].arrivals + desks["bybit"].arrivals]
+    assert sorted(arrivals) == sorted(f"tw{plan.uid}s{n}l{leg}" for n in (1, 2, 3) for leg in (1, 2))
