@@ -509,7 +509,23 @@ await step(
     let riskNote = `risk limits API -> ${risk.status}`;
     if (risk.status === 200) {
       await page.locator(tid("risk-limits-save")).waitFor();
-      riskNote += `, form with ${await page.locator('[data-testid^="risk-"]:not([data-testid="risk-limits-save"])').count()} fields`;
+      const field = page.locator(tid("risk-maxOrderNotional"));
+      const shown = await eventually("the max order notional limit in the form", async () => (await field.inputValue()) || null);
+      const server = risk.json?.data?.global?.maxOrderNotional;
+      if (Number(shown) !== Number(server)) throw new Error(`form shows maxOrderNotional ${shown}, server says ${server}`);
+      const body = await page.locator("main, .ant-layout-content").first().innerText();
+      if (body.includes("[object Object]")) throw new Error("the settings page renders [object Object]");
+      const state = (await page.locator(tid("risk-global-state")).innerText()).trim();
+      riskNote += `, ${await page.locator('input[data-testid^="risk-"]').count()} limit fields, trading ${state}`;
+      // The kill switch round trip: engage (confirmed), see it, release (confirmed).
+      await page.locator(tid("kill-switch")).click();
+      await page.locator(tid("kill-switch-confirm")).click();
+      await page.locator(tid("kill-switch-engaged")).waitFor();
+      await shot("settings-kill-switch");
+      await page.locator(tid("kill-switch")).click();
+      await page.locator(tid("kill-switch-confirm")).click();
+      await page.locator(tid("kill-switch-engaged")).waitFor({ state: "hidden" });
+      riskNote += ", kill switch engaged and released";
     }
     await shot("settings");
     return riskNote;

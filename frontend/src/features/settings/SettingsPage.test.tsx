@@ -48,6 +48,51 @@ describe("SettingsPage", () => {
     expect(await screen.findByTestId("kill-switch-engaged")).toBeInTheDocument();
   });
 
+  it("edits the server's global risk limits and sends only the changed ones", async () => {
+    const limits = {
+      global: { maxOrderNotional: 5000, maxSlippagePercent: 0.5, breakerConsecutiveFailures: 3 },
+      pairs: [{ pairId: "p1", overrides: { maxOrderNotional: 100 } }],
+      updatedAt: 1726032000000,
+      updatedBy: "ops",
+    };
+    const { calls } = mockFetch({
+      "GET /api/risk/limits": ok(limits),
+      "GET /api/auth/csrf": ok({ csrfToken: "tok" }),
+      "PUT /api/risk/limits": (req) => ok({ ...limits, global: { ...limits.global, ...(req.body as { global: object }).global } }),
+    });
+    renderWithProviders(<SettingsPage />);
+    const notional = (await screen.findByTestId("risk-maxOrderNotional")) as HTMLInputElement;
+    await waitFor(() => expect(notional.value).toBe("5000"));
+    expect(screen.queryByTestId("risk-global")).toBeNull();
+    expect(screen.getByTestId("risk-limits-meta")).toHaveTextContent("last changed by ops");
+    expect(screen.getByTestId("risk-limits-meta")).toHaveTextContent("1 pair(s) override");
+
+    fireEvent.change(notional, { target: { value: "2500" } });
+    fireEvent.click(screen.getByTestId("risk-limits-save"));
+    await waitFor(() => expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ global: { maxOrderNotional: 2500 } }));
+  });
+
+  it("summarises the server's risk state: trading state, paused scopes, today's usage against limits", async () => {
+    mockFetch({
+      "GET /api/risk/state": ok({
+        killSwitch: { engaged: false, reason: "" },
+        global: { state: "active", reason: "", scope: "global" },
+        states: [{ scope: "pair", id: "p1", state: "halted", reason: "circuit breaker open" }],
+        breakers: [{ scope: "pair", id: "p1", status: "open" }],
+        exposure: { venues: [], net: [] },
+        today: { day: "2026-11-24", notional: 130.5, realisedPnl: 3.18, orders: 2, rejections: 0, limits: { maxDailyNotional: 50000, maxDailyLoss: 500 } },
+      }),
+    });
+    renderWithProviders(<SettingsPage />);
+    expect(await screen.findByTestId("risk-global-state")).toHaveTextContent("active");
+    const summary = screen.getByTestId("risk-summary");
+    expect(summary).toHaveTextContent("pair p1: halted (circuit breaker open)");
+    expect(summary).toHaveTextContent("1 breaker(s) open");
+    expect(summary).toHaveTextContent("130.5 of 50000 USDT");
+    expect(summary).toHaveTextContent("3.18 (loss limit 500)");
+    expect(screen.queryByTestId("kill-switch-engaged")).toBeNull();
+  });
+
   it("shows missing risk endpoints as not available yet instead of crashing", async () => {
     mockFetch({});
     renderWithProviders(<SettingsPage />);

@@ -113,12 +113,20 @@ function RiskLimitsForm() {
   const [form] = Form.useForm<RiskLimits>();
   const { message } = App.useApp();
 
+  const limits = data?.global;
+
   useEffect(() => {
-    if (data) form.setFieldsValue(data);
-  }, [data, form]);
+    if (limits) form.setFieldsValue(limits);
+  }, [limits, form]);
 
   const onFinish = async (values: RiskLimits) => {
-    const result = await putLimits({ ...data, ...values });
+    // Only what the operator changed: every field sent is audited server-side.
+    const changed = Object.fromEntries(Object.entries(values).filter(([k, v]) => limits?.[k] !== v));
+    if (Object.keys(changed).length === 0) {
+      message.info("No limit changed");
+      return;
+    }
+    const result = await putLimits(changed);
     if ("error" in result && result.error) {
       const err = toApiError(result.error);
       form.setFields(fieldErrorsToFormFields(err.fields) as Parameters<typeof form.setFields>[0]);
@@ -131,10 +139,15 @@ function RiskLimitsForm() {
   return (
     <Card size="small" title="Risk limits" loading={isLoading}>
       {error ? <ApiErrorAlert error={error} what="Risk limits" testId="risk-limits-error" /> : null}
-      {data ? (
+      {data && limits ? (
         <Form<RiskLimits> form={form} layout="vertical" onFinish={onFinish}>
+          <Typography.Paragraph type="secondary" data-testid="risk-limits-meta">
+            Global limits{data.updatedBy ? `, last changed by ${data.updatedBy}` : ""}
+            {data.updatedAt ? ` at ${new Date(data.updatedAt).toLocaleString()}` : ""}.
+            {data.pairs.length ? ` ${data.pairs.length} pair(s) override some of them (admin).` : ""}
+          </Typography.Paragraph>
           <Row gutter={12}>
-            {Object.entries(data).map(([key, value]) => (
+            {Object.entries(limits).map(([key, value]) => (
               <Col span={8} key={key}>
                 {typeof value === "boolean" ? (
                   <Form.Item label={humanizeKey(key)} name={key} valuePropName="checked">
@@ -161,6 +174,33 @@ function RiskLimitsForm() {
   );
 }
 
+function fmt(v: unknown): string {
+  return v === null || v === undefined ? "—" : String(v);
+}
+
+interface RiskSummary {
+  state: string;
+  reason: string;
+  notActive: string[];
+  openBreakers: number;
+  today: { notional?: number; realisedPnl?: number; orders?: number; rejections?: number; maxDailyNotional?: number | null; maxDailyLoss?: number | null };
+}
+
+/** The server's nested risk state (global state, paused scopes, breakers, today's usage), when it sends one. */
+function riskSummary(data: Record<string, unknown> | undefined): RiskSummary | null {
+  const global = data?.global as { state?: string; reason?: string } | undefined;
+  if (!global || typeof global !== "object" || typeof global.state !== "string") return null;
+  const states = Array.isArray(data?.states) ? (data.states as Array<{ scope: string; id: string | null; state: string; reason?: string }>) : [];
+  const today = (data?.today ?? {}) as RiskSummary["today"] & { limits?: { maxDailyNotional?: number | null; maxDailyLoss?: number | null } };
+  return {
+    state: global.state,
+    reason: global.reason ?? "",
+    notActive: states.map((st) => `${st.scope}${st.id ? ` ${st.id}` : ""}: ${st.state}${st.reason ? ` (${st.reason})` : ""}`),
+    openBreakers: Array.isArray(data?.breakers) ? data.breakers.length : 0,
+    today: { ...today, maxDailyNotional: today.limits?.maxDailyNotional, maxDailyLoss: today.limits?.maxDailyLoss },
+  };
+}
+
 function KillSwitch() {
   const { data, error } = useGetRiskStateQuery(undefined, { pollingInterval: 5_000 });
   const [setKill, { isLoading }] = useSetKillSwitchMutation();
@@ -176,6 +216,7 @@ function KillSwitch() {
   };
 
   const details = Object.entries(data ?? {}).filter(([, v]) => v === null || ["string", "number", "boolean"].includes(typeof v));
+  const summary = riskSummary(data);
 
   return (
     <Card size="small" title="Risk state & kill switch" style={engaged ? { borderColor: "#cf1322", borderWidth: 2 } : undefined}>
@@ -196,6 +237,30 @@ function KillSwitch() {
           {engaged ? "Release kill switch" : "Engage kill switch"}
         </Button>
       </Space>
+      {summary ? (
+        <Descriptions size="small" column={2} bordered style={{ marginBottom: details.length ? 12 : 0 }} data-testid="risk-summary">
+          <Descriptions.Item label="Trading state">
+            <Tag color={summary.state === "active" ? "green" : summary.state === "reducing" ? "orange" : "red"} data-testid="risk-global-state">
+              {summary.state}
+            </Tag>
+            {summary.reason}
+          </Descriptions.Item>
+          <Descriptions.Item label="Paused or halted">
+            {summary.notActive.length ? summary.notActive.join("; ") : "nothing"}
+            {summary.openBreakers ? ` · ${summary.openBreakers} breaker(s) open` : ""}
+          </Descriptions.Item>
+          <Descriptions.Item label="Notional today">
+            {fmt(summary.today.notional)}
+            {summary.today.maxDailyNotional != null ? ` of ${fmt(summary.today.maxDailyNotional)} USDT` : " USDT"}
+          </Descriptions.Item>
+          <Descriptions.Item label="Realised PnL today">
+            {fmt(summary.today.realisedPnl)}
+            {summary.today.maxDailyLoss != null ? ` (loss limit ${fmt(summary.today.maxDailyLoss)})` : ""}
+          </Descriptions.Item>
+          <Descriptions.Item label="Orders today">{fmt(summary.today.orders)}</Descriptions.Item>
+          <Descriptions.Item label="Rejections today">{fmt(summary.today.rejections)}</Descriptions.Item>
+        </Descriptions>
+      ) : null}
       {details.length ? (
         <Descriptions size="small" column={2} bordered>
           {details.map(([k, v]) => (

@@ -12,6 +12,38 @@ export interface ApiKeyInput {
 export type RiskLimits = Record<string, number | string | boolean | null>;
 export type RiskState = Record<string, unknown>;
 
+/** `GET /api/risk/limits`: global limits, per-pair overrides, who changed them last. */
+export interface RiskLimitsBody {
+  global: RiskLimits;
+  pairs: Array<{ pairId: string; overrides: RiskLimits; effective?: RiskLimits }>;
+  updatedAt: number | null;
+  updatedBy: string | null;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The server nests limits under `global`; a flat object of limits is read as the global ones. */
+export function normalizeLimits(data: unknown): RiskLimitsBody {
+  const raw = isPlainObject(data) ? data : {};
+  const source = isPlainObject(raw.global) ? raw.global : raw;
+  const global: RiskLimits = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (value === null || ["number", "string", "boolean"].includes(typeof value)) global[key] = value as RiskLimits[string];
+  }
+  if (!isPlainObject(raw.global)) {
+    delete global.updatedAt;
+    delete global.updatedBy;
+  }
+  return {
+    global,
+    pairs: Array.isArray(raw.pairs) ? (raw.pairs as RiskLimitsBody["pairs"]) : [],
+    updatedAt: typeof raw.updatedAt === "number" ? raw.updatedAt : null,
+    updatedBy: typeof raw.updatedBy === "string" && raw.updatedBy ? raw.updatedBy : null,
+  };
+}
+
 export const settingsApi = api.injectEndpoints({
   endpoints: (build) => ({
     getApiSettings: build.query<ApiKeyStatus, void>({
@@ -26,12 +58,15 @@ export const settingsApi = api.injectEndpoints({
       query: (exchange) => ({ url: "/settings/api/test", method: "POST", body: { exchange } }),
       invalidatesTags: ["ApiSettings"],
     }),
-    getRiskLimits: build.query<RiskLimits, void>({
+    getRiskLimits: build.query<RiskLimitsBody, void>({
       query: () => "/risk/limits",
+      transformResponse: normalizeLimits,
       providesTags: ["RiskLimits"],
     }),
-    putRiskLimits: build.mutation<RiskLimits, RiskLimits>({
-      query: (body) => ({ url: "/risk/limits", method: "PUT", body }),
+    /** Global limits only (partial updates: the server audits each changed field). */
+    putRiskLimits: build.mutation<RiskLimitsBody, RiskLimits>({
+      query: (global) => ({ url: "/risk/limits", method: "PUT", body: { global } }),
+      transformResponse: normalizeLimits,
       invalidatesTags: ["RiskLimits", "RiskState"],
     }),
     getRiskState: build.query<RiskState, void>({
