@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.venue.recordings import BinanceBook, Frame, Recordings
-from tests.venue.trading import Account, Order, OrderReject, Position, Rules, plain
+from tests.venue.trading import FORCED_REJECT, Account, Order, OrderReject, Position, Rules, plain
 
 if TYPE_CHECKING:
     from tests.venue.server import Connection, Subscription, Venue
@@ -389,7 +389,7 @@ class BinanceTrading:
                 account, market, symbol, side, order_type, qty, price=price, tif=tif,
                 client_id=params.get("newClientOrderId", ""), quote_qty=quote_qty if side == "BUY" else None,
                 reduce_only=params.get("reduceOnly", "").lower() == "true",
-                forced=request.get("emulator_reject"),
+                forced=request.get(FORCED_REJECT),
             )
         except OrderReject as exc:
             return self.reject(market, exc, rules=desk.rules.get(market, {}).get(symbol))

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.venue.recordings import BybitBook, Frame, Recordings
-from tests.venue.trading import Account, Order, OrderReject, plain
+from tests.venue.trading import FORCED_REJECT, Account, Order, OrderReject, plain
 
 if TYPE_CHECKING:
     from tests.venue.server import Connection, Subscription, Venue
@@ -392,7 +392,7 @@ class BybitTrading:
             order = venue.trading["bybit"].place(
                 account, category, str(params.get("symbol", "")), side, order_type, qty, price=price, tif=tif,
                 client_id=str(params.get("orderLinkId") or ""), quote_qty=quote_qty,
-                reduce_only=bool(params.get("reduceOnly")), forced=request.get("emulator_reject"),
+                reduce_only=bool(params.get("reduceOnly")), forced=request.get(FORCED_REJECT),
             )
         except OrderReject as exc:
             return self.reject(category, exc)

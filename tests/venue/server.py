@@ -35,7 +35,7 @@ from aiohttp import WSMsgType, web
 
 from tests.venue import recordings
 from tests.venue.faults import Fault, FaultBook, FaultError, make_fault
-from tests.venue.trading import TEST_ACCOUNTS, Arrival, LiveBooks, TradingDesk
+from tests.venue.trading import FORCED_REJECT, TEST_ACCOUNTS, Arrival, LiveBooks, TradingDesk
 
 Handler = Callable[[web.Request, "Venue"], Awaitable[web.StreamResponse]]
 Render = Callable[["Subscription", recordings.Frame, int], str | None]
@@ -287,7 +287,7 @@ class Venue:
         if fault.kind == "reject_order":
             if fault.body == "rate_limit":
                 return exchange.error_response(429, None)
-            request["emulator_reject"] = fault.body or "insufficient_balance"  # refused after the auth check
+            request[FORCED_REJECT] = fault.body or "insufficient_balance"  # refused after the auth check
             return None
         if fault.kind == "malformed":
             return web.Response(status=200, text='{"lastUpdateId":1,"bids":[["1.0"', content_type="application/json")

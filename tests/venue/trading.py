@@ -34,10 +34,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from aiohttp import web
+
 from tests.venue.recordings import Recordings
 from tests.venue.replay import Book
 
 ZERO = Decimal(0)
+# Set by the `reject_order` fault on the request it refuses: the reason the handler answers with.
+FORCED_REJECT: web.RequestKey[str] = web.RequestKey("emulator_reject", str)
 
 # The test accounts every emulator knows unless told otherwise (no real keys anywhere).
 TEST_ACCOUNTS: dict[str, dict[str, str]] = {
