@@ -219,6 +219,14 @@ ALERT_WEBHOOK_MIN_SEVERITY = env.str("ALERT_WEBHOOK_MIN_SEVERITY", default="erro
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
 
+# TWAP: slice claim lease (above CELERY_TASK_TIME_LIMIT), retry pacing, and when refusals pause a plan.
+TWAP_SLICE_LEASE_SECONDS = env.int("TWAP_SLICE_LEASE_SECONDS", default=150)
+TWAP_DISPATCH_TIMEOUT_SECONDS = env.int("TWAP_DISPATCH_TIMEOUT_SECONDS", default=30)
+TWAP_RETRY_SECONDS = env.float("TWAP_RETRY_SECONDS", default=2.0)
+TWAP_MAX_DEFERRALS = env.int("TWAP_MAX_DEFERRALS", default=10)
+TWAP_MIN_INTERVAL_MS = env.int("TWAP_MIN_INTERVAL_MS", default=1000)
+TWAP_MAX_SLICES = env.int("TWAP_MAX_SLICES", default=1000)
+
 # Detection: re-announce a persisting opportunity at most this often; what counts as a material change.
 DETECTION_REEMIT_SECONDS = env.float("DETECTION_REEMIT_SECONDS", default=30.0)
 DETECTION_MATERIAL_CHANGE_PP = env.str("DETECTION_MATERIAL_CHANGE_PP", default="0.02")
