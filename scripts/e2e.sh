@@ -73,7 +73,8 @@ fi
 echo "stack healthy after $SECONDS s; logs in $WORK"
 
 status=0
-(cd frontend && CHROMIUM_PATH=$(command -v chromium) timeout 300 node e2e/run.mjs) || status=$?
+(cd frontend && CHROMIUM_PATH=$(command -v chromium) timeout 300 node e2e/run.mjs) 2>&1 | tee "$WORK/e2e-run.log" || status=$?
+summary=$(tail -n 1 "$WORK/e2e-run.log")
 if [[ $status -ne 0 ]]; then
   [[ $status -eq 124 ]] && echo "e2e run killed after 300 s"
   echo "e2e failed; process logs in $WORK"; tail -n 40 "$WORK"/*.log || true
@@ -86,4 +87,5 @@ else
   fi
   if [[ -z ${E2E_KEEP_LOGS:-} ]]; then rm -rf "$WORK"; else echo "process logs kept in $WORK"; fi
 fi
+echo "$summary"  # the run's `N passed, N failed`, last whatever was printed above
 exit $status

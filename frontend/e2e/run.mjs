@@ -385,7 +385,20 @@ await step(
     );
     if (!outcome.includes("[paper]")) throw new Error(`success message without [paper]: ${outcome}`);
     await page.locator(tid("execute-confirm")).waitFor({ state: "hidden" });
-    return outcome;
+    // The pair's execution history (expanded row) lists it as a completed paper execution.
+    await page.locator(`${tid(`pair-row-${id}`)} .ant-table-row-expand-icon`).click();
+    const history = page.locator(".ant-table-expanded-row .ant-table-row").first();
+    const row = await eventually(
+      "a completed paper execution in the pair's history",
+      async () => {
+        if ((await history.count()) === 0) return null;
+        const text = (await history.innerText()).replace(/\s+/g, " ");
+        return /completed/.test(text) && /paper/.test(text) ? text : null;
+      },
+      { timeoutMs: 10_000 },
+    );
+    await shot("arbitrage-executed");
+    return `${outcome}; history: ${row.trim()}`;
   },
   { needs: ["the pair's live prices and spread move"] },
 );
