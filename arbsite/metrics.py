@@ -1,10 +1,17 @@
-"""Performance counters shared by every process (kept in Redis) and their Prometheus text."""
+"""Performance counters shared by every process (kept in Redis) and their Prometheus text.
+
+Each counter and sample is kept twice: a lifetime total (counters) or the last
+`SAMPLES_KEPT` values (samples), which `/metrics` reports, and per-minute buckets that
+expire after an hour, which the performance monitor reads as a recent window. Both writes
+go out in one pipelined round-trip.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 import redis
 
@@ -13,30 +20,54 @@ from arbsite.redis_client import get_redis, key
 logger = logging.getLogger("arbsite.perf")
 
 SAMPLES_KEPT = 2000
+# Windowed figures: one bucket per minute, kept for an hour, at most this many samples each.
+BUCKET_SECONDS = 60
+BUCKET_TTL_SECONDS = 3600
+SAMPLES_PER_BUCKET = 1000
+
+LATENCY_METRICS = ("api_latency_ms", "detection_latency_ms", "ws_event_latency_ms")
+COUNTERS = ("api_requests", "api_errors", "price_cache_hit", "price_cache_miss", "execution_success", "execution_failure")
 
 
-def incr(name: str, amount: int = 1) -> None:
-    try:
-        get_redis().incrby(key("metrics", "count", name), amount)
-    except redis.RedisError:
-        logger.warning("metrics unavailable", extra={"event": "metrics_unavailable"})
+def _bucket(at: float) -> int:
+    return int(at // BUCKET_SECONDS)
 
 
-def observe(name: str, value_ms: float) -> None:
+def _record(counts: Mapping[str, int], observations: Mapping[str, float], now: float | None = None) -> None:
+    bucket = str(_bucket(time.time() if now is None else now))
     try:
         pipe = get_redis().pipeline(transaction=False)
-        pipe.lpush(key("metrics", "samples", name), round(value_ms, 3))
-        pipe.ltrim(key("metrics", "samples", name), 0, SAMPLES_KEPT - 1)
+        for name, amount in counts.items():
+            windowed = key("metrics", "wcount", name, bucket)
+            pipe.incrby(key("metrics", "count", name), amount)
+            pipe.incrby(windowed, amount)
+            pipe.expire(windowed, BUCKET_TTL_SECONDS)
+        for name, value_ms in observations.items():
+            value = round(value_ms, 3)
+            windowed = key("metrics", "wsamples", name, bucket)
+            pipe.lpush(key("metrics", "samples", name), value)
+            pipe.ltrim(key("metrics", "samples", name), 0, SAMPLES_KEPT - 1)
+            pipe.lpush(windowed, value)
+            pipe.ltrim(windowed, 0, SAMPLES_PER_BUCKET - 1)
+            pipe.expire(windowed, BUCKET_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError:
         logger.warning("metrics unavailable", extra={"event": "metrics_unavailable"})
 
 
-def observe_api_latency(latency_ms: float, status_code: int) -> None:
-    observe("api_latency_ms", latency_ms)
-    incr("api_requests")
+def incr(name: str, amount: int = 1, *, now: float | None = None) -> None:
+    _record({name: amount}, {}, now)
+
+
+def observe(name: str, value_ms: float, *, now: float | None = None) -> None:
+    _record({}, {name: value_ms}, now)
+
+
+def observe_api_latency(latency_ms: float, status_code: int, *, now: float | None = None) -> None:
+    counts = {"api_requests": 1}
     if status_code >= 500:
-        incr("api_errors")
+        counts["api_errors"] = 1
+    _record(counts, {"api_latency_ms": latency_ms}, now)
 
 
 def counter(name: str) -> int:
@@ -56,25 +87,59 @@ def samples(name: str) -> list[float]:
     return [float(v) for v in get_redis().lrange(key("metrics", "samples", name), 0, -1)]
 
 
-def snapshot() -> dict[str, float | int | None]:
-    """The figures the SPEC's acceptance list names, as they stand now."""
-    hits, misses = counter("price_cache_hit"), counter("price_cache_miss")
-    requests, errors = counter("api_requests"), counter("api_errors")
-    api = samples("api_latency_ms")
-    detection = samples("detection_latency_ms")
-    ws = samples("ws_event_latency_ms")
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _summarise(count: Callable[[str], int], values: Callable[[str], list[float]]) -> dict[str, float | int | None]:
+    hits, misses = count("price_cache_hit"), count("price_cache_miss")
+    requests, errors = count("api_requests"), count("api_errors")
+    succeeded, failed = count("execution_success"), count("execution_failure")
+    api = values("api_latency_ms")
+    detection = values("detection_latency_ms")
+    ws = values("ws_event_latency_ms")
     return {
         "api_requests": requests,
         "api_errors": errors,
-        "api_error_rate": (errors / requests) if requests else None,
+        "api_error_rate": _ratio(errors, requests),
+        "api_latency_samples": len(api),
         "api_latency_p50_ms": percentile(api, 50),
         "api_latency_p95_ms": percentile(api, 95),
         "price_cache_hits": hits,
         "price_cache_misses": misses,
-        "price_cache_hit_ratio": (hits / (hits + misses)) if hits + misses else None,
+        "price_cache_hit_ratio": _ratio(hits, hits + misses),
+        "executions_succeeded": succeeded,
+        "executions_failed": failed,
+        "execution_success_rate": _ratio(succeeded, succeeded + failed),
+        "detection_latency_samples": len(detection),
         "detection_latency_p99_ms": percentile(detection, 99),
+        "ws_event_latency_samples": len(ws),
         "ws_event_latency_p99_ms": percentile(ws, 99),
     }
+
+
+def snapshot() -> dict[str, float | int | None]:
+    """The figures the SPEC's acceptance list names, over the process lifetime (samples: the last 2000)."""
+    return _summarise(counter, samples)
+
+
+def window_snapshot(window_seconds: float, now: float | None = None) -> dict[str, float | int | None]:
+    """The same figures over the last `window_seconds` (rounded up to whole minutes), read in one round-trip."""
+    at = time.time() if now is None else now
+    buckets = [str(b) for b in range(_bucket(at - window_seconds), _bucket(at) + 1)]
+    pipe = get_redis().pipeline(transaction=False)
+    for name in COUNTERS:
+        pipe.mget([key("metrics", "wcount", name, b) for b in buckets])
+    for name in LATENCY_METRICS:
+        for b in buckets:
+            pipe.lrange(key("metrics", "wsamples", name, b), 0, -1)
+    replies = iter(pipe.execute())
+    counts = {name: sum(int(v) for v in next(replies) if v) for name in COUNTERS}
+    values: dict[str, list[float]] = {}
+    for name in LATENCY_METRICS:
+        values[name] = [float(v) for _ in buckets for v in next(replies)]
+    summary = _summarise(counts.__getitem__, values.__getitem__)
+    return {"window_seconds": window_seconds, **summary}
 
 
 def prometheus_text() -> str:

@@ -3,12 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from arbsite import auth_views, health
+from arbsite import auth_views, health, monitor_views
 from arbsite.errors import ErrorCode, json_error
 from arbsite.spa import spa_view
 
 api_patterns = [
     path("auth/", include("arbsite.auth_urls")),
+    re_path(r"^monitoring/performance/?$", monitor_views.PerformanceView.as_view(), name="performance"),
     path("", include("exchanges.urls")),
     path("", include("exchanges.account_urls")),
     path("", include("trading.urls")),
