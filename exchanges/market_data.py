@@ -94,14 +94,22 @@ def configured_instruments() -> set[Instrument]:
     return out
 
 
+# The last answer of each source: a brief database error must not stop every stream it feeds.
+_LAST_GOOD: dict[InstrumentSource, set[Instrument]] = {}
+
+
 def watched_instruments() -> set[Instrument]:
-    """Settings ∪ every registered source; a failing source is logged, not fatal."""
+    """Settings ∪ every registered source; a failing source keeps its last good answer."""
     out = configured_instruments()
     for source in list(_SOURCES):
         try:
-            out.update(source())
+            answer = set(source())
         except Exception:
             logger.exception("instrument source failed", extra={"event": "marketdata_source_failed"})
+            answer = _LAST_GOOD.get(source, set())
+        else:
+            _LAST_GOOD[source] = answer
+        out.update(answer)
     return out
 
 
