@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 HAS_FRONTEND := $(wildcard frontend/package.json)
 
-.PHONY: run dev test lint typecheck pytest frontend frontend-test e2e bench install services env migrate clean venue
+.PHONY: run dev test lint typecheck pytest frontend frontend-deps frontend-test e2e bench install services services-test env migrate clean venue
 
 ## The desk: install, migrate, build the front end, start web + worker + beat + market data.
 run: install env services migrate frontend
@@ -25,7 +25,7 @@ dev: install env services migrate
 	$(VENV)/bin/honcho start -f Procfile.dev
 
 ## The whole test suite, as CI runs it (.ci/run calls exactly this).
-test: install services-test lint typecheck pytest frontend-test e2e
+test: install services-test lint typecheck frontend-deps pytest frontend-test e2e
 
 install: $(STAMP)
 $(STAMP): requirements.txt
@@ -61,14 +61,21 @@ typecheck: install
 pytest: install services-test
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -q --create-db
 
-frontend:
+## Front-end packages, reinstalled only when package-lock.json changes.
+frontend-deps:
 ifneq ($(HAS_FRONTEND),)
-	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	@if [ ! -f frontend/node_modules/.package-lock.json ] || [ frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]; then \
+	  cd frontend && npm ci --no-audit --no-fund --loglevel=error; fi
 endif
 
-frontend-test:
+frontend: frontend-deps
 ifneq ($(HAS_FRONTEND),)
-	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm test
+	cd frontend && npm run build
+endif
+
+frontend-test: frontend-deps
+ifneq ($(HAS_FRONTEND),)
+	cd frontend && npm test
 endif
 
 e2e:
