@@ -1,13 +1,13 @@
 """One router for the whole site: `/api` (DRF, enveloped), `/admin`, `/health`, the SPA."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from arbsite import auth_views, health, monitor_views
 from arbsite.errors import ErrorCode, json_error
 from arbsite.spa import spa_view
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("auth/", include("arbsite.auth_urls")),
     re_path(r"^monitoring/performance/?$", monitor_views.PerformanceView.as_view(), name="performance"),
     path("", include("exchanges.urls")),
