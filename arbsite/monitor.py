@@ -249,7 +249,6 @@ def check_performance(now: float | None = None) -> CheckResult:
     perf_logger.info(
         "performance check: %s", "degraded: " + ", ".join(breached) if breached else "ok",
         extra={"event": "performance_check", "success": not breached,
-               "latency_ms": snap.get("api_latency_p95_ms"),
                "detail": {"window_seconds": snap.get("window_seconds"), "breached": breached,
                           "raised": raised, "recovered": recovered,
                           "values": {r.threshold.metric: r.value for r in readings}}},
