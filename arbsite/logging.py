@@ -109,6 +109,18 @@ perf_logger = logging.getLogger("arbsite.perf")
 SLOW_REQUEST_MS = 500.0
 
 
+def _envelope_error_code(response: HttpResponse) -> str | None:
+    """The envelope's `error.code` of an error response, when it is one of ours."""
+    if "json" not in response.get("Content-Type", "") or getattr(response, "streaming", False):
+        return None
+    try:
+        body = json.loads(response.content[:4096])
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code")) if isinstance(error, dict) and error.get("code") else None
+
+
 class RequestLogMiddleware:
     """Logs errors (>= 400) always and slow requests as performance events; drops GET noise."""
 
@@ -130,7 +142,10 @@ class RequestLogMiddleware:
             "status": response.status_code,
             "latency_ms": latency_ms,
             "user": getattr(getattr(request, "user", None), "username", None) or None,
+            "success": response.status_code < 400,
         }
+        if response.status_code >= 400:
+            extra["error_code"] = _envelope_error_code(response)
         if response.status_code >= 500:
             request_logger.error("%s %s -> %s", request.method, request.path, response.status_code, extra=extra)
         elif response.status_code >= 400:

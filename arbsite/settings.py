@@ -176,6 +176,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "risk-daily-reset": {"task": "trading.risk_daily_reset", "schedule": crontab(minute=0, hour=0)},
     "risk-breakers": {"task": "trading.risk_half_open_breakers", "schedule": 15.0},
     "risk-reservations": {"task": "trading.risk_expire_reservations", "schedule": 60.0},
+    # Performance monitor: SPEC acceptance figures over the last PERF_WINDOW_SECONDS.
+    "performance-monitor": {"task": "arbsite.check_performance", "schedule": 30.0, "options": {"expires": 25}},
     # TWAP slices are due rows in the database; beat claims and dispatches them.
     "twap-dispatch": {"task": "twap.dispatch_due_slices", "schedule": 1.0},
     # Safety net for event-driven detection, and the REST fallback when a stream is stale.
@@ -231,6 +233,15 @@ TWAP_RETRY_SECONDS = env.float("TWAP_RETRY_SECONDS", default=2.0)
 TWAP_MAX_DEFERRALS = env.int("TWAP_MAX_DEFERRALS", default=10)
 TWAP_MIN_INTERVAL_MS = env.int("TWAP_MIN_INTERVAL_MS", default=1000)
 TWAP_MAX_SLICES = env.int("TWAP_MAX_SLICES", default=1000)
+
+# Performance monitor thresholds (SPEC section 9); one engine_alert per breach episode.
+PERF_WINDOW_SECONDS = env.int("PERF_WINDOW_SECONDS", default=300)
+PERF_API_P95_MS = env.float("PERF_API_P95_MS", default=200.0)
+PERF_DETECTION_P99_MS = env.float("PERF_DETECTION_P99_MS", default=100.0)
+PERF_WS_EVENT_P99_MS = env.float("PERF_WS_EVENT_P99_MS", default=100.0)
+PERF_MAX_ERROR_RATE_PERCENT = env.float("PERF_MAX_ERROR_RATE_PERCENT", default=1.0)
+PERF_MIN_SUCCESS_RATE_PERCENT = env.float("PERF_MIN_SUCCESS_RATE_PERCENT", default=99.0)
+PERF_MIN_CACHE_HIT_PERCENT = env.float("PERF_MIN_CACHE_HIT_PERCENT", default=80.0)
 
 # Detection: re-announce a persisting opportunity at most this often; what counts as a material change.
 DETECTION_REEMIT_SECONDS = env.float("DETECTION_REEMIT_SECONDS", default=30.0)

@@ -855,11 +855,13 @@ def execute(
     from arbsite import metrics
 
     metrics.observe("execution_latency", (time.perf_counter() - started) * 1000)
-    metrics.incr(
-        "execution_success"
-        if execution.state in (ExecutionState.COMPLETED, ExecutionState.HEDGED)
-        else "execution_failure"
-    )
+    # A risk rejection is the gate working, not a failed execution: counted apart from both.
+    if execution.state in (ExecutionState.COMPLETED, ExecutionState.HEDGED):
+        metrics.incr("execution_success")
+    elif execution.state == ExecutionState.REJECTED:
+        metrics.incr("execution_rejected")
+    else:
+        metrics.incr("execution_failure")
     return execution
 
 

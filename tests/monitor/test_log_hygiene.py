@@ -77,7 +77,7 @@ def test_a_404_is_a_warning(client: Client, logs: pytest.LogCaptureFixture) -> N
     assert as_json(line) | {"ts": None, "latency_ms": None} == {
         "ts": None, "level": "WARNING", "logger": "arbsite.http", "message": "GET /api/no/such/thing -> 404",
         "event": "http_request", "latency_ms": None, "path": "/api/no/such/thing", "method": "GET",
-        "status": 404, "user": "olivia",
+        "status": 404, "user": "olivia", "success": False, "error_code": "NOT_FOUND",
     }
     assert isinstance(as_json(line)["latency_ms"], float)
 

@@ -64,3 +64,8 @@ def install() -> None:
     from trading.risk import prices
 
     prices.install()
+    # Performance alerts (arbsite.monitor) join the stored alert history.
+    from arbsite import monitor
+    from trading.risk.alerts import store_performance_alert
+
+    monitor.register_alert_sink(store_performance_alert)

@@ -218,3 +218,9 @@ def flush(timeout: float = 5.0) -> None:
     done = threading.Event()
     _submit(done.set)
     done.wait(timeout)
+
+
+def store_performance_alert(alert: Any) -> None:
+    """`arbsite.monitor` alert sink: keep performance alerts in the alert history (already published)."""
+    _submit(_store, alert.severity, alert.code, alert.message, "", "", "performance",
+            {"metric": alert.metric, "value": alert.value, "threshold": alert.limit})
