@@ -10,6 +10,9 @@ Control API (JSON):
 - `DELETE /_control/faults`  optional `?exchange=binance`
 - `GET    /_control/state`   requests received, active websocket subscriptions, active faults, orders
 - `GET    /_control/accounts/{exchange}/{api_key}`  an account's wallets, locked funds and positions
+- `GET    /_control/requests`  every request received: method, path, wall ns (`?since=N` as below)
+- `GET    /_control/arrivals`  order-create requests received: exchange, path, symbol, client id, wall ns
+  (optional `?since=N` skips the first N, for a benchmark polling a long run)
 
 Trading (see `tests.venue.trading`): each exchange module adds its signed order and account routes
 and names its order-create routes in `order_routes`; every request to one of those is logged as an
@@ -156,6 +159,7 @@ class Venue:
         self.on_end = on_end
         self.faults = FaultBook()
         self._requests: list[tuple[str, str, dict[str, str]]] = []
+        self._request_ns: list[int] = []  # wall-clock ns each request arrived, parallel to _requests
         self._requests_lock = threading.Lock()
         self.connections: set[Connection] = set()
         from tests.venue.binance import BinanceVenue
@@ -170,9 +174,10 @@ class Venue:
 
     # --- bookkeeping -------------------------------------------------------------------------------------------
 
-    def log_request(self, method: str, path: str, query: dict[str, str]) -> None:
+    def log_request(self, method: str, path: str, query: dict[str, str], at_ns: int | None = None) -> None:
         with self._requests_lock:
             self._requests.append((method, path, query))
+            self._request_ns.append(at_ns or time.time_ns())
 
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str]]]:
@@ -202,6 +207,8 @@ class Venue:
         app.router.add_delete("/_control/faults", self._delete_faults)
         app.router.add_get("/_control/state", self._get_state)
         app.router.add_get("/_control/accounts/{exchange}/{api_key}", self._get_account)
+        app.router.add_get("/_control/arrivals", self._get_arrivals)
+        app.router.add_get("/_control/requests", self._get_requests)
         app.router.add_route("*", "/{exchange}/{host}/{path:.*}", self._dispatch)
         app.on_shutdown.append(self._close_connections)
         return app
@@ -239,6 +246,20 @@ class Venue:
             return web.json_response({"error": "no such account"}, status=404)
         return web.json_response(account.snapshot())
 
+    async def _get_requests(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0") or 0)
+        with self._requests_lock:
+            rows = list(zip(self._requests[since:], self._request_ns[since:], strict=True))
+        return web.json_response([{"method": m, "path": p, "wallNs": ns} for (m, p, _q), ns in rows])
+
+    async def _get_arrivals(self, request: web.Request) -> web.Response:
+        arrivals = sorted((a for desk in self.trading.values() for a in desk.arrivals), key=lambda a: a.wall_ns)
+        since = int(request.query.get("since", "0") or 0)
+        return web.json_response([
+            {"exchange": a.exchange, "path": a.path, "symbol": a.symbol, "clientOrderId": a.client_id,
+             "wallNs": a.wall_ns} for a in arrivals[since:]
+        ])
+
     async def _log_arrival(self, request: web.Request, exchange: str, path: str, at_ns: int) -> None:
         """Log an order-create request (client id and symbol read from its query or body)."""
         params: dict[str, Any] = dict(request.query)
@@ -258,7 +279,7 @@ class Venue:
         exchange_name = request.match_info["exchange"]
         host = request.match_info["host"]
         path = "/" + request.match_info["path"]
-        self.log_request(request.method, request.path, dict(request.query))
+        self.log_request(request.method, request.path, dict(request.query), arrived_ns)
         exchange = self.exchanges.get(exchange_name)
         if exchange is None:
             return web.json_response({"error": f"venue emulator does not serve {exchange_name!r}"}, status=404)
