@@ -228,3 +228,16 @@ def test_a_worker_killed_between_the_two_sends_is_reconciled(emulator: VenueEmul
     assert position(emulator, "bybit", "BTCUSDT") == -QTY
     assert net_exposure()["oneSided"] == []
     assert LegRiskAction.RECONCILED in resumed.leg_risk_steps.values_list("action", flat=True)
+
+
+def test_bybit_account_mode_is_asked_once_per_process(emulator: VenueEmulator, pair: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # ccxt asks Bybit for the account mode (2 requests) before a client's first private call;
+    # LiveVenue remembers the answer per key, so later executions go straight to work.
+    monkeypatch.setattr("exchanges.venues._ACCOUNT_MODE", {})
+    for _ in range(2):
+        execution = execute(create_execution(pair).id)
+        assert execution is not None and execution.state == ExecutionState.COMPLETED, execution.error_message
+    asked = [path for _, path, _ in emulator.requests if path.endswith(("/v5/user/query-api", "/v5/account/info"))]
+    assert len(asked) == 2
+    assert len(emulator.arrivals("bybit")) == 2

@@ -165,3 +165,22 @@ def test_the_matching_book_follows_the_replay(venue: VenueEmulator) -> None:
     expected_y = bybit_book_at([f.body for f in linear.frames], n=26, check_sequence=False)
     book_y = books.book("bybit", "linear", "BTCUSDT")
     assert book_y is not None and book_y.top(20) == expected_y.top(20)
+
+
+async def test_the_control_api_reports_arrivals_requests_and_accounts(venue: VenueEmulator, clients: Any) -> None:
+    import aiohttp
+
+    await clients["bybit"].create_order("BTC/USDT", "market", "sell", 0.01, None, {"clientOrderId": "ctl1"})
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{venue.url}/_control/arrivals") as resp:
+            arrivals = await resp.json()
+        async with session.get(f"{venue.url}/_control/requests?since=0") as resp:
+            requests = await resp.json()
+        async with session.get(f"{venue.url}/_control/accounts/bybit/{BYBIT_KEY}") as resp:
+            account = await resp.json()
+        async with session.get(f"{venue.url}/_control/accounts/bybit/nobody") as resp:
+            assert resp.status == 404
+    assert [(a["exchange"], a["clientOrderId"], a["symbol"]) for a in arrivals] == [("bybit", "ctl1", "BTCUSDT")]
+    order_request = next(r for r in requests if r["path"].endswith("/v5/order/create"))
+    assert order_request["wallNs"] == arrivals[0]["wallNs"]
+    assert Decimal(account["spot"]["BTC"]) == Decimal("0.99")
