@@ -237,7 +237,8 @@ def test_bybit_account_mode_is_asked_once_per_process(emulator: VenueEmulator, p
     monkeypatch.setattr("exchanges.venues._ACCOUNT_MODE", {})
     for _ in range(2):
         execution = execute(create_execution(pair).id)
-        assert execution is not None and execution.state == ExecutionState.COMPLETED, execution.error_message
+        assert execution is not None
+        assert execution.state == ExecutionState.COMPLETED, execution.error_message
     asked = [path for _, path, _ in emulator.requests if path.endswith(("/v5/user/query-api", "/v5/account/info"))]
     assert len(asked) == 2
     assert len(emulator.arrivals("bybit")) == 2
