@@ -1,7 +1,8 @@
 """Run the venue emulator alone: `python -m tests.venue --port 8765 [--speed 1] [--on-end close|loop]`.
 
 No Django needed: the data folder comes from --data-dir, else $EXCHANGE_DATA_DIR, else
-../shared/data next to the repository. Point the desk at the printed URL with EXCHANGE_VENUE_URL.
+../shared/data next to the repository. Point the desk at the printed URL with EXCHANGE_VENUE_URL;
+to trade on it, set the printed test account keys as {EXCHANGE}_API_KEY / {EXCHANGE}_API_SECRET.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from pathlib import Path
 
 from tests.venue.server import ON_END_CHOICES, VenueEmulator
+from tests.venue.trading import TEST_ACCOUNTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--on-end", choices=ON_END_CHOICES, default="close", help="when a recording ends")
     parser.add_argument("--no-shift-timestamps", action="store_true", help="send recorded E/T/ts/cts unchanged")
     parser.add_argument("--data-dir", help="recorded data folder (default: $EXCHANGE_DATA_DIR or ../shared/data)")
+    parser.add_argument("--funds", help="starting funds of every test account, e.g. USDT=100000,BTC=1,ETH=10")
     args = parser.parse_args(argv)
+    funds = dict(item.split("=", 1) for item in args.funds.split(",")) if args.funds else None
     data_dir = data_dir_from(args.data_dir)
     if not data_dir.is_dir():
         print(f"recorded data not found at {data_dir}; pass --data-dir or set EXCHANGE_DATA_DIR", file=sys.stderr)
@@ -44,8 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         on_end=args.on_end,
         port=args.port,
         host=args.host,
+        funds=funds,
     ).start()
     print(f"venue emulator: {emulator.url}  (EXCHANGE_VENUE_URL={emulator.url}; data {data_dir})", flush=True)
+    for exchange, accounts in TEST_ACCOUNTS.items():
+        for api_key, secret in accounts.items():
+            print(f"  trading account: {exchange.upper()}_API_KEY={api_key} {exchange.upper()}_API_SECRET={secret}",
+                  flush=True)
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())

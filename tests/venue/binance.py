@@ -11,6 +11,21 @@ Error bodies follow Binance's documented `{"code": <int>, "msg": "..."}` shape; 
 from data/binance/errors/ (429/418: -1003; an unrecorded symbol: -1121 "Invalid symbol.").
 5xx default to the gateway's HTML page (what a load balancer in front of the API answers);
 pass `body="-1001"` (or any text) to send a JSON body instead.
+
+Trading (`BinanceTrading`, over `tests.venue.trading`): signed endpoints checked as Binance does
+(`X-MBX-APIKEY` known, else -2015/HTTP 401; HMAC-SHA256 of query string + body with the secret,
+else -1022; `timestamp` within `recvWindow`, else -1021). Spot `/api/v3/order` (POST with
+`newClientOrderId`, `newOrderRespType` ACK/RESULT/FULL with fills; GET and DELETE by `orderId` or
+`origClientOrderId`), `/api/v3/openOrders`, `/api/v3/account`; USD-M `/fapi/v1/order` (answers
+ACK as NEW by default, like the exchange), `/fapi/v1/openOrders`, `/fapi/v2|v3/account`,
+`/fapi/v2|v3/balance`, `/fapi/v2|v3/positionRisk`, `/fapi/v1/leverageBracket`; and the `/sapi`
+currency and margin-pair lists ccxt reads when keys are set (empty: the desk trades neither).
+Response shapes follow data/binance/trading/ccxt_static_http_responses.json with wire types
+(numbers where Binance sends numbers). Rejections: -2010 "Account has insufficient balance for
+requested action." (USD-M: -2019 "Margin is insufficient."), -1013 "Filter failure: MIN_NOTIONAL"
+(or NOTIONAL, the recorded filter's name) / LOT_SIZE / PRICE_FILTER (USD-M: -4164 notional,
+-1111 precision, -4014 tick), duplicate client id -2010 "Duplicate order sent." (USD-M -4116),
+unknown order -2013 (query) / -2011 (cancel).
 """
 
 from __future__ import annotations

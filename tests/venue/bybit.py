@@ -16,6 +16,19 @@ stay silent.
 Errors: 429 -> retCode 10006 "Too many visits!" (ccxt: RateLimitExceeded), 403 -> the IP-limit
 text page, 5xx -> the gateway's HTML page by default, or a recorded body from data/bybit/errors/
 chosen by its retCode (`body="10016"`), an unrecorded symbol -> retCode 10001 "Not supported symbols".
+
+Trading (`BybitTrading`, over `tests.venue.trading`, one unified wallet per account): v5 signing
+checked as Bybit does (`X-BAPI-API-KEY` known, else retCode 10003 "API key is invalid."; `X-BAPI-SIGN`
+= HMAC-SHA256 of timestamp + key + recvWindow + query string (GET) or body (POST), else 10004
+"error sign! origin_string[...]"; the timestamp within the window, else 10002). `/v5/order/create`
+(acknowledges `{orderId, orderLinkId}` as recorded in data/bybit/trading/; a spot market buy is
+sized in quote unless `marketUnit=baseCoin`), `/v5/order/cancel`, `/v5/order/realtime` (by
+`orderLinkId` or `orderId` it also answers closed orders), `/v5/order/history`,
+`/v5/account/wallet-balance` (shape of data/bybit/trading/unified_rest_wallet-balance.json),
+`/v5/position/list`, and what ccxt asks first with keys: `/v5/user/query-api`, `/v5/account/info`
+(a UTA), `/v5/asset/coin/query-info`. Rejections: 110007 "ab not enough for new order" (the recorded
+body, linear) / 170131 "Insufficient balance." (spot), 110094 / 170140 minimum order value,
+10001 / 170136-170137 quantity, 110072 duplicate orderLinkId, 110001 / 170213 unknown order.
 """
 
 from __future__ import annotations

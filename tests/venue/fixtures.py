@@ -3,7 +3,8 @@
 `venue` starts an emulator on a free port with a fast replay, points ccxt at it through
 `settings.EXCHANGE_VENUE_URL`, drops the process's cached markets (they belong to the previous
 venue) and stops it afterwards. `venue_factory(**options)` does the same with other options
-(speed, shift_timestamps, on_end); the last one started is the one settings point at.
+(speed, shift_timestamps, on_end, accounts, funds); the last one started is the one settings point at.
+Every emulator trades for the accounts in `tests.venue.trading.TEST_ACCOUNTS` unless given others.
 """
 
 from __future__ import annotations
