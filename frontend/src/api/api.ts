@@ -131,7 +131,7 @@ export const envelopeBaseQuery: BaseQueryFn<RequestArgs | string, unknown, ApiEr
 export const api = createApi({
   reducerPath: "api",
   baseQuery: envelopeBaseQuery,
-  tagTypes: ["Me", "Pair", "Execution", "Plan", "Exchange", "ApiSettings", "RiskLimits", "RiskState", "Account"],
+  tagTypes: ["Me", "Pair", "Execution", "Plan", "Exchange", "ApiSettings", "RiskLimits", "RiskState", "Account", "Token", "Stats", "Performance"],
   endpoints: () => ({}),
 });
 

@@ -6,6 +6,9 @@ import { formatPercent } from "../arbitrage/spread";
 import { AccountCard } from "./AccountCard";
 import { EventTimeline } from "./EventTimeline";
 import { ExchangeHealth } from "./ExchangeHealth";
+import { OpportunityStats } from "./OpportunityStats";
+import { PerformanceCard } from "./PerformanceCard";
+import { PnlCard } from "./PnlCard";
 
 // The chart library is the largest dependency; load it only with the dashboard.
 const SpreadChart = lazy(() => import("./SpreadChart"));
@@ -61,11 +64,16 @@ export function Dashboard() {
         <Col xs={24} xl={16}>
           <Space direction="vertical" size="middle" style={{ width: "100%" }}>
             <SpreadHistory />
+            <PnlCard />
+            <OpportunityStats />
             <AccountCard />
           </Space>
         </Col>
         <Col xs={24} xl={8}>
-          <EventTimeline />
+          <Space direction="vertical" size="middle" style={{ width: "100%" }}>
+            <PerformanceCard />
+            <EventTimeline />
+          </Space>
         </Col>
       </Row>
     </Space>
