@@ -5,6 +5,7 @@ import { ApiErrorAlert } from "../../components/ApiErrorAlert";
 import { EXCHANGES } from "../arbitrage/types";
 import { useGetExchangesQuery } from "../dashboard/dashboardApi";
 import { VenueTag } from "../dashboard/ExchangeHealth";
+import { OperatorTokens } from "./OperatorTokens";
 import {
   humanizeKey,
   killSwitchEngaged,
@@ -307,6 +308,7 @@ export function SettingsPage() {
         </Row>
       </Card>
       <RiskLimitsForm />
+      <OperatorTokens />
     </Space>
   );
 }
