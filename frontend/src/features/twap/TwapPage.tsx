@@ -4,6 +4,7 @@ import { useState, type HTMLAttributes } from "react";
 import { describeError, fieldErrorsToFormFields, toApiError } from "../../api/errors";
 import { ApiErrorAlert } from "../../components/ApiErrorAlert";
 import { EXCHANGES, MARKET_TYPES } from "../arbitrage/types";
+import { PlanSlices } from "./PlanSlices";
 import {
   TERMINAL_STATES,
   useControlPlanMutation,
@@ -168,7 +169,10 @@ export function TwapPage() {
   const { data, error, isLoading } = useGetPlansQuery();
   const [control] = useControlPlanMutation();
   const [deletePlan] = useDeletePlanMutation();
+  const [expanded, setExpanded] = useState<string[]>([]);
   const { message } = App.useApp();
+  const toggleSlices = (planId: string) =>
+    setExpanded((keys) => (keys.includes(planId) ? keys.filter((k) => k !== planId) : [...keys, planId]));
 
   const act = async (plan: TwapPlan, action: TwapAction) => {
     const result = await control({ planId: plan.planId, action });
@@ -267,6 +271,16 @@ export function TwapPage() {
         const paused = p.state === "paused";
         return (
           <Space size={4} wrap>
+            <Button
+              size="small"
+              type="link"
+              aria-expanded={expanded.includes(p.planId)}
+              aria-controls={`twap-${p.planId}-slices`}
+              onClick={() => toggleSlices(p.planId)}
+              data-testid={`twap-${p.planId}-slices-toggle`}
+            >
+              {expanded.includes(p.planId) ? "Hide slices" : "Slices"}
+            </Button>
             <Button size="small" type="primary" disabled={terminal || running || paused} onClick={() => void act(p, "start")} data-testid={`twap-${p.planId}-start`}>
               Start
             </Button>
@@ -307,6 +321,11 @@ export function TwapPage() {
           dataSource={data ?? []}
           pagination={{ pageSize: 20, hideOnSinglePage: true }}
           onRow={(p) => ({ "data-testid": `twap-row-${p.planId}` }) as HTMLAttributes<HTMLElement>}
+          expandable={{
+            expandedRowKeys: expanded,
+            showExpandColumn: false,
+            expandedRowRender: (p) => <PlanSlices planId={p.planId} running={p.state === "running"} />,
+          }}
           locale={{ emptyText: error ? "Plans could not be loaded" : "No plans yet" }}
         />
       </Card>

@@ -38,6 +38,80 @@ export interface TwapPlanInput {
   legs: TwapLeg[];
 }
 
+/** One order a slice sent (`GET /api/twap/plans/{id}`, twap/serializers.py `slice_json`). */
+export interface TwapSliceOrder {
+  leg: number;
+  clientOrderId: string;
+  orderId: string | null;
+  exchange: string;
+  symbol: string;
+  side: string;
+  type: string;
+  qty: number;
+  status: string;
+  filledQty: number;
+  avgPrice: number | null;
+  fee: number;
+  paper: boolean;
+  error: { code: string; message: string } | null;
+}
+
+export interface TwapSlice {
+  index: number;
+  qty: number;
+  catchUp: boolean;
+  state: string;
+  dueTs: number | null;
+  finishedTs: number | null;
+  attempts: number;
+  deferrals: number;
+  note: string | null;
+  orders: TwapSliceOrder[];
+}
+
+export interface TwapPlanDetail {
+  planId: string;
+  state: string;
+  slices: TwapSlice[];
+}
+
+export interface SliceLegFill {
+  filledQty: number;
+  avgPrice: number | null;
+  status: string | null;
+  paper: boolean;
+  orders: number;
+}
+
+/** A slice's orders on one leg folded into filled qty and a fill-weighted average price (a rerun may add orders). */
+export function legFill(slice: TwapSlice, leg: number): SliceLegFill {
+  const orders = slice.orders.filter((o) => o.leg === leg);
+  let filled = 0;
+  let notional = 0;
+  for (const o of orders) {
+    filled += o.filledQty;
+    if (o.avgPrice !== null) notional += o.filledQty * o.avgPrice;
+  }
+  return {
+    filledQty: Number(filled.toFixed(12)),
+    avgPrice: filled > 0 && notional > 0 ? notional / filled : null,
+    status: orders[orders.length - 1]?.status ?? null,
+    paper: orders.some((o) => o.paper),
+    orders: orders.length,
+  };
+}
+
+/** Every error a slice met: its note (deferrals, refusals) and each order's error. */
+export function sliceErrors(slice: TwapSlice): string[] {
+  const out: string[] = [];
+  for (const o of slice.orders) if (o.error) out.push(`leg ${o.leg}: ${o.error.message} (${o.error.code})`);
+  if (slice.note) out.push(slice.note);
+  return out;
+}
+
+/** The tag a plan's slice history is cached under (apart from the plan list's tags, so refetching one leaves the other). */
+export const slicesTag = (planId: string) => ({ type: "Plan" as const, id: `slices:${planId}` });
+
 export type TwapAction = "start" | "pause" | "resume" | "cancel";
 
 type RawPlan = Partial<TwapPlan> & { id?: string | number; progress?: Partial<TwapProgress> } & Record<string, unknown>;
@@ -97,10 +171,12 @@ export const twapApi = api.injectEndpoints({
           if (message.event !== "twap_progress") return;
           const u = message.data;
           let stateChanged = false;
+          let sliceMoved = false;
           updateCachedData((draft) => {
             const plan = draft.find((p) => p.planId === u.planId);
             if (!plan) return;
             stateChanged = u.state !== undefined && u.state !== plan.state;
+            sliceMoved = u.slicesDone !== plan.progress.slicesDone;
             plan.state = u.state ?? plan.state;
             plan.progress = {
               executed: u.executed,
@@ -113,11 +189,26 @@ export const twapApi = api.injectEndpoints({
           });
           // The event has no reason for a state change (engine pause, failure): fetch the plan's.
           if (stateChanged) dispatch(twapApi.util.invalidateTags([{ type: "Plan", id: u.planId }]));
+          // An open slice history refetches when a slice finished or the plan changed state.
+          if (stateChanged || sliceMoved) dispatch(twapApi.util.invalidateTags([slicesTag(u.planId)]));
         });
         await cacheEntryRemoved;
         stop();
         release();
       },
+    }),
+    /** One plan with its slices and their orders: the per-slice history. */
+    getPlanDetail: build.query<TwapPlanDetail, string>({
+      query: (planId) => `/twap/plans/${encodeURIComponent(planId)}`,
+      transformResponse: (data: unknown) => {
+        const raw = (data ?? {}) as Partial<TwapPlanDetail>;
+        return {
+          planId: String(raw.planId ?? ""),
+          state: String(raw.state ?? ""),
+          slices: Array.isArray(raw.slices) ? raw.slices.map((s) => ({ ...s, orders: Array.isArray(s.orders) ? s.orders : [] })) : [],
+        };
+      },
+      providesTags: (_r, _e, planId) => [slicesTag(planId)],
     }),
     createPlan: build.mutation<{ planId: string }, TwapPlanInput>({
       query: (body) => ({ url: "/twap/plans", method: "POST", body }),
@@ -129,9 +220,9 @@ export const twapApi = api.injectEndpoints({
     }),
     controlPlan: build.mutation<unknown, { planId: string; action: TwapAction }>({
       query: ({ planId, action }) => ({ url: `/twap/${encodeURIComponent(planId)}/control`, method: "POST", body: { action } }),
-      invalidatesTags: (_r, _e, { planId }) => [{ type: "Plan", id: planId }],
+      invalidatesTags: (_r, _e, { planId }) => [{ type: "Plan", id: planId }, slicesTag(planId)],
     }),
   }),
 });
 
-export const { useGetPlansQuery, useCreatePlanMutation, useDeletePlanMutation, useControlPlanMutation } = twapApi;
+export const { useGetPlansQuery, useGetPlanDetailQuery, useCreatePlanMutation, useDeletePlanMutation, useControlPlanMutation } = twapApi;
