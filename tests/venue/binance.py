@@ -280,6 +280,7 @@ _BINANCE_REJECTS: dict[tuple[str, str], tuple[int, str]] = {
     ("usdm", "duplicate"): (-4116, "ClientOrderId is duplicated."),
     ("spot", "unknown_symbol"): (-1121, "Invalid symbol."),
     ("usdm", "unknown_symbol"): (-1121, "Invalid symbol."),
+    ("usdm", "reduce_only"): (-2022, "ReduceOnly Order is rejected."),
 }
 _SPOT_DEFAULT_RESP = {"MARKET": "FULL", "LIMIT": "FULL"}
 

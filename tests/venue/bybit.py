@@ -305,6 +305,7 @@ _BYBIT_REJECTS: dict[tuple[str, str], tuple[int, str]] = {
     ("linear", "unknown_symbol"): (10001, "params error: symbol invalid"),
     ("spot", "not_found"): (170213, "Order does not exist."),
     ("linear", "not_found"): (110001, "order not exists or too late to cancel"),
+    ("linear", "reduce_only"): (110017, "Reduce-only rule not satisfied"),
 }
 _BYBIT_STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "REJECTED": "Rejected"}
 TRADING_CATEGORIES = ("spot", "linear")

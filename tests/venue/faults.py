@@ -37,7 +37,7 @@ KINDS = {
     "reject_order": "http",
 }
 REJECT_REASONS = ("insufficient_balance", "min_notional", "min_qty", "lot_size", "tick_size", "duplicate",
-                  "unknown_symbol", "rate_limit")
+                  "unknown_symbol", "reduce_only", "rate_limit")
 _ids = itertools.count(1)
 
 

@@ -147,7 +147,7 @@ class Venue:
         shift_timestamps: bool = True,
         on_end: str = "close",
         accounts: dict[str, dict[str, str]] | None = None,
-        funds: dict[str, str] | None = None,
+        funds: dict[str, Any] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
@@ -169,7 +169,8 @@ class Venue:
         self.books = LiveBooks(self.data)
         accounts = TEST_ACCOUNTS if accounts is None else accounts
         self.trading: dict[str, TradingDesk] = {
-            name: TradingDesk(name, self.data, self.books, accounts.get(name, {}), funds) for name in self.exchanges
+            name: TradingDesk(name, self.data, self.books, accounts.get(name, {}), _funds_for(funds, name))
+            for name in self.exchanges
         }
 
     # --- bookkeeping -------------------------------------------------------------------------------------------
@@ -461,6 +462,13 @@ class Venue:
         return sub.time_anchor_ms + round((recorded_ms - sub.recorded_first_ms) / self.speed)
 
 
+def _funds_for(funds: dict[str, Any] | None, exchange: str) -> dict[str, str] | None:
+    """`funds` is `{asset: amount}` for every account, or `{exchange: {asset: amount}}`."""
+    if funds and all(isinstance(v, dict) for v in funds.values()):
+        return funds.get(exchange)
+    return funds
+
+
 class VenueEmulator:
     """The emulator on 127.0.0.1 in a background thread with its own event loop.
 
@@ -480,8 +488,10 @@ class VenueEmulator:
         port: int = 0,
         host: str = "127.0.0.1",
         accounts: dict[str, dict[str, str]] | None = None,
-        funds: dict[str, str] | None = None,
+        funds: dict[str, Any] | None = None,
     ) -> None:
+        """`accounts`: `{exchange: {api_key: secret}}` (default TEST_ACCOUNTS); `funds`: every account's
+        starting `{asset: amount}`, or `{exchange: {asset: amount}}` (default DEFAULT_FUNDS)."""
         self.venue = Venue(
             Path(data_dir), speed=speed, shift_timestamps=shift_timestamps, on_end=on_end, accounts=accounts,
             funds=funds,

@@ -13,13 +13,20 @@ from exchanges.connectivity import async_client, load_markets
 from exchanges.symbols import Exchange
 from tests.venue.replay import binance_book_at, bybit_book_at
 from tests.venue.server import VenueEmulator
-from tests.venue.trading import TEST_ACCOUNTS, LiveBooks
+from tests.venue.trading import DEFAULT_FUNDS, TEST_ACCOUNTS, LiveBooks
 
 pytest_plugins = ["tests.venue.fixtures"]
 pytestmark = [pytest.mark.emulator, pytest.mark.recorded]
 
 BINANCE_KEY, BINANCE_SECRET = next(iter(TEST_ACCOUNTS["binance"].items()))
 BYBIT_KEY, BYBIT_SECRET = next(iter(TEST_ACCOUNTS["bybit"].items()))
+USDT = Decimal("1000000")
+
+
+@pytest.fixture
+def venue(venue_factory: Any) -> VenueEmulator:
+    """The emulator, the Binance account rich enough to walk several levels of the spot BTC book."""
+    return venue_factory(funds={"binance": {"USDT": str(USDT), "BTC": "1"}, "bybit": DEFAULT_FUNDS})
 
 
 def _creds(exchange: str, secret: str | None = None, key: str | None = None) -> dict[str, str]:
@@ -59,7 +66,7 @@ async def test_a_binance_spot_ioc_buy_walks_the_book_up_to_its_limit(venue: Venu
     assert Decimal(info["cummulativeQuoteQty"]) == cost
     # The fee is taken in the asset received; the quote pays the cost.
     account = venue.account("binance")
-    assert Decimal(account["spot"]["USDT"]) == Decimal("100000") - cost
+    assert Decimal(account["spot"]["USDT"]) == USDT - cost
     assert Decimal(account["spot"]["BTC"]) == Decimal(1) + reachable * Decimal("0.999")
     fetched = await clients["binance"].fetch_order(None, "BTC/USDT", {"origClientOrderId": "walk1"})
     assert fetched["id"] == order["id"] and fetched["status"] == "expired"
@@ -74,6 +81,12 @@ async def test_binance_rejections_use_the_exchanges_codes(venue: VenueEmulator, 
         await binance.create_order("BTC/USDT", "market", "buy", 0.0001, None, {"clientOrderId": "tiny"})
     with pytest.raises(ccxt.InsufficientFunds, match="insufficient balance"):
         await binance.create_order("BTC/USDT", "market", "buy", 50, None, {"clientOrderId": "huge"})
+    with pytest.raises(ccxt.InsufficientFunds, match="insufficient balance"):  # a limit order locks qty x price
+        await binance.create_order("BTC/USDT", "limit", "buy", 1, 2_000_000, {"clientOrderId": "locks",
+                                                                             "timeInForce": "IOC"})
+    with pytest.raises(ccxt.BaseError, match="-2022"):
+        await binance.create_order("BTC/USDT:USDT", "market", "buy", 0.001, None, {"clientOrderId": "ro",
+                                                                                  "reduceOnly": True})
     with pytest.raises(ccxt.OrderNotFound, match="-2013"):
         await binance.fetch_order(None, "BTC/USDT", {"origClientOrderId": "never-sent"})
     venue.reject_orders("binance", "insufficient_balance")
@@ -84,7 +97,8 @@ async def test_binance_rejections_use_the_exchanges_codes(venue: VenueEmulator, 
         await binance.create_order("BTC/USDT", "market", "buy", 0.001, None, {"clientOrderId": "limited"})
     placed = [o["clientOrderId"] for o in venue.orders("binance")]
     assert placed == ["dup1"]
-    assert [a.client_id for a in venue.arrivals("binance")] == ["dup1", "dup1", "tiny", "huge", "forced", "limited"]
+    assert [a.client_id for a in venue.arrivals("binance")] == ["dup1", "dup1", "tiny", "huge", "locks", "ro",
+                                                                "forced", "limited"]
 
 
 async def test_binance_checks_keys_and_signatures(venue: VenueEmulator) -> None:
@@ -113,7 +127,7 @@ async def test_bybit_linear_fills_and_reports_the_position(venue: VenueEmulator,
     assert [(p["side"], p["contracts"]) for p in positions] == [("short", 0.01)]
     fee = Decimal(rows[0]["cumExecFee"])
     assert fee == Decimal(rows[0]["cumExecValue"]) * Decimal("0.00055")
-    assert Decimal(venue.account("bybit")["futures"]["USDT"]) == Decimal("100000") - fee
+    assert Decimal(venue.account("bybit")["futures"]["USDT"]) == Decimal(DEFAULT_FUNDS["USDT"]) - fee
     # Closing it flattens the position and books the PnL.
     await bybit.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"clientOrderId": "lin2"})
     assert venue.account("bybit")["positions"]["BTCUSDT"]["qty"] == "0.00"
@@ -132,7 +146,7 @@ async def test_bybit_rejections_and_resting_orders(venue: VenueEmulator, clients
         await bybit.create_order("BTC/USDT", "limit", "buy", 0.01, 10000, {"clientOrderId": "rest"})
     await bybit.cancel_order(None, "BTC/USDT", {"orderLinkId": "rest"})
     account = venue.account("bybit")
-    assert account["locked"] == {} and Decimal(account["spot"]["USDT"]) == Decimal("100000")
+    assert account["locked"] == {} and Decimal(account["spot"]["USDT"]) == Decimal(DEFAULT_FUNDS["USDT"])
     with pytest.raises(ccxt.OrderNotFound):
         await bybit.cancel_order(None, "BTC/USDT", {"orderLinkId": "rest"})
 

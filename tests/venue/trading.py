@@ -19,7 +19,8 @@ answers in their exchange's shapes and error codes.
   fee and the realised PnL go to the USDT wallet; opening needs notional / leverage + fee available.
 - **Rejections** are raised as `OrderReject(kind, ...)` and mapped to each exchange's own code:
   `insufficient_balance`, `min_notional`, `min_qty`, `lot_size`, `tick_size`, `duplicate`,
-  `unknown_symbol`, `not_found`. The `reject_order` fault forces one on the next order(s).
+  `unknown_symbol`, `not_found`, `reduce_only`. A spot limit order must be covered in full at its
+  limit price (what the exchange locks before matching), a market order by what it fills. The `reject_order` fault forces one on the next order(s).
 
 All state lives on the emulator's event loop; tests read it through `VenueEmulator.account()`.
 """
@@ -59,7 +60,7 @@ TAKER_FEES = {
 }
 DEFAULT_LEVERAGE = {"binance": 20, "bybit": 10}
 REJECT_KINDS = ("insufficient_balance", "min_notional", "min_qty", "lot_size", "tick_size", "duplicate",
-                "unknown_symbol", "not_found")
+                "unknown_symbol", "not_found", "reduce_only")
 
 
 def now_ms() -> int:
@@ -328,8 +329,7 @@ class TradingDesk:
             raise OrderReject("duplicate", client_id)
         book = self.books.book(self.exchange, market, symbol)
         assert book is not None
-        bids, asks = book.top(10_000)
-        levels = asks if side == "BUY" else bids
+        levels = sorted(book.asks.items()) if side == "BUY" else sorted(book.bids.items(), reverse=True)
         if forced:
             raise OrderReject(forced, "forced by the emulator's reject_order fault")
         if order_type == "LIMIT":
@@ -358,7 +358,7 @@ class TradingDesk:
         if tif == "FOK" and not complete:
             taken, filled, cost = [], ZERO, ZERO
         if market == "spot":
-            self._check_spot(account, rules, side, filled, cost, rest, price)
+            self._check_spot(account, rules, side, order_type, qty, filled, cost, price)
         else:
             self._check_linear(account, symbol, side, filled, cost, fee_rate, reduce_only)
 
@@ -411,14 +411,14 @@ class TradingDesk:
             taken.append((price, take))
         return taken, remaining <= 0 if budget is None else False
 
-    def _check_spot(self, account: Account, rules: Rules, side: str, filled: Decimal, cost: Decimal,
-                    rest: Decimal, price: Decimal | None) -> None:
+    def _check_spot(self, account: Account, rules: Rules, side: str, order_type: str, qty: Decimal,
+                    filled: Decimal, cost: Decimal, price: Decimal | None) -> None:
+        limit = order_type == "LIMIT" and price is not None
         if side == "BUY":
-            need = cost + (rest * price if rest and price is not None else ZERO)
-            have = account.spot.get(rules.quote, ZERO)
-            asset = rules.quote
+            need = qty * price if limit and price is not None else cost
+            have, asset = account.spot.get(rules.quote, ZERO), rules.quote
         else:
-            need, have, asset = filled + rest, account.spot.get(rules.base, ZERO), rules.base
+            need, have, asset = qty if limit else filled, account.spot.get(rules.base, ZERO), rules.base
         if need > have:
             raise OrderReject("insufficient_balance", f"{have} {asset} free, {need} needed")
 
@@ -428,7 +428,7 @@ class TradingDesk:
         held = position.qty if position else ZERO
         delta = filled if side == "BUY" else -filled
         if reduce_only and (held == 0 or (held > 0) == (delta > 0) or abs(delta) > abs(held)):
-            raise OrderReject("insufficient_balance", "reduce-only order would increase the position")
+            raise OrderReject("reduce_only", "reduce-only order would increase the position")
         closing = min(abs(held), abs(delta)) if held and (held > 0) != (delta > 0) else ZERO
         opening = abs(delta) - closing
         average = cost / filled if filled else ZERO
