@@ -1,9 +1,11 @@
-import { screen, within } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { act, screen, waitFor, within } from "@testing-library/react";
+import { beforeEach, describe, expect, it } from "vitest";
+import { FakeWebSocket } from "../../test/FakeWebSocket";
 import { fail, mockFetch, ok } from "../../test/mockFetch";
 import { renderWithProviders } from "../../test/renderWithProviders";
 import type { Execution } from "../arbitrage/types";
 import { cumulativePnl, formatDuration, formatMetric } from "./analyticsApi";
+import { EventTimeline } from "./EventTimeline";
 import { OpportunityStats } from "./OpportunityStats";
 import { PerformanceCard } from "./PerformanceCard";
 import { PnlCard } from "./PnlCard";
@@ -41,6 +43,31 @@ describe("cumulativePnl", () => {
 });
 
 describe("Dashboard analytics cards (mock fetch)", () => {
+  beforeEach(() => FakeWebSocket.reset());
+
+  it("refetches realised PnL when a fill arrives for a pair it has not listed yet", async () => {
+    let items: Execution[] = [];
+    const { calls } = mockFetch({
+      "GET /api/arbitrage/executions": () => ok({ items, page: 1, pageSize: 100, total: items.length, pages: 1 }),
+    });
+    const { store } = renderWithProviders(
+      <>
+        <PnlCard />
+        <EventTimeline />
+      </>,
+    );
+    act(() => store.ws.connect());
+    const ws = FakeWebSocket.last;
+    act(() => ws.serverOpen());
+    expect(await screen.findByTestId("pnl-paper")).toHaveTextContent("0 execution(s)");
+    await waitFor(() => expect(ws.sentMessages().some((m) => m.action === "subscribe" && Array.isArray(m.plans))).toBe(true));
+
+    items = [execution(1, 1_700_000_001_000, 0.42, true)];
+    act(() => ws.serverSend({ event: "order_filled", data: { exchange: "binance", orderId: "B1", pairId: "p9", price: "1", qty: 0.001, ts: 1 } }));
+    await waitFor(() => expect(screen.getByTestId("pnl-paper")).toHaveTextContent("1 execution(s)"));
+    expect(calls.filter((c) => c.url.startsWith("/api/arbitrage/executions"))).toHaveLength(2);
+  });
+
   it("shows realised PnL totals with paper labelled and says when only the latest page is covered", async () => {
     const { calls } = mockFetch({
       "GET /api/arbitrage/executions": ok({

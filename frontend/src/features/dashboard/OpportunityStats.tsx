@@ -26,7 +26,7 @@ const columns: ColumnsType<OpportunityStat> = [
 
 export function OpportunityStats() {
   // Opportunities open and close on the server; a slow poll keeps the counts honest without a socket.
-  const { data, error, isLoading } = useGetOpportunityStatsQuery(undefined, { pollingInterval: 15_000 });
+  const { data, error, isLoading } = useGetOpportunityStatsQuery(undefined, { pollingInterval: 15_000, refetchOnMountOrArgChange: true });
   return (
     <Card title="Opportunity statistics" size="small" data-testid="opportunity-stats">
       {error ? <ApiErrorAlert error={error} what="Opportunity statistics" testId="opportunity-stats-error" /> : null}

@@ -30,7 +30,7 @@ function Total({ label, series, paper, testId }: { label: string; series: PnlSer
 }
 
 export function PnlCard() {
-  const { data, error, isLoading } = useGetPnlExecutionsQuery(undefined, { pollingInterval: 30_000 });
+  const { data, error, isLoading } = useGetPnlExecutionsQuery(undefined, { pollingInterval: 30_000, refetchOnMountOrArgChange: true });
   const history = useMemo(() => cumulativePnl(data?.items ?? []), [data]);
   const hasPoints = history.live.points.length > 0 || history.paper.points.length > 0;
   const partial = data && data.total > data.items.length;

@@ -97,7 +97,8 @@ export const dashboardApi = api.injectEndpoints({
           // Auto-executions happen server-side: refresh that pair's execution history.
           const pairId = (message.data as { pairId?: string }).pairId;
           if (pairId && (message.event === "order_filled" || message.event === "order_failed")) {
-            dispatch(api.util.invalidateTags([{ type: "Execution", id: pairId }]));
+            // "PNL": the realised PnL chart, which may not list this pair yet.
+            dispatch(api.util.invalidateTags([{ type: "Execution", id: pairId }, { type: "Execution", id: "PNL" }]));
           }
           // A fill moves that venue's (paper or live) balances: never show the pre-fill account.
           if (message.event === "order_filled") {
