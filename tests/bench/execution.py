@@ -238,7 +238,9 @@ def main(executions: int = 200) -> None:
     if settings.configured:
         # Django is already set up in this process (another bench ran first) with other settings:
         # this one needs its own database and Redis, so it runs in a fresh interpreter.
-        subprocess.run([PY, "-m", "tests.bench.execution", "--executions", str(executions)], cwd=ROOT, check=True)
+        done = subprocess.run([PY, "-m", "tests.bench.execution", "--executions", str(executions)], cwd=ROOT)
+        if done.returncode:
+            print(f"    [execution] benchmark FAILED (exit {done.returncode}); see the output above")
         return
     print("[execution] detection -> both legs at the venue emulator (live path: Celery worker, LiveVenue, ccxt)")
     detection_to_orders(executions)
