@@ -35,6 +35,9 @@ def _clean_redis_namespace() -> Iterator[None]:
     """Each test starts with none of our Redis keys (books, metrics, cache) from another test."""
     from arbsite.redis_client import get_redis, key
 
+    from exchanges import market_data
+
+    market_data._LAST_GOOD.clear()  # a source's remembered answer belongs to the test that produced it
     client = get_redis()
     pattern = key("*")
     for k in client.scan_iter(match=pattern, count=500):
