@@ -225,7 +225,7 @@ const context = await chromium.launchPersistentContext(profile, {
     "--disable-sync",
     "--no-first-run",
   ],
-  viewport: { width: 1440, height: 900 },
+  viewport: { width: Number(process.env.E2E_WIDTH ?? 1440), height: 900 }, // E2E_WIDTH=1280: a laptop screen
   baseURL: BASE_URL,
 });
 context.setDefaultTimeout(15_000);
@@ -433,6 +433,43 @@ await step(
 );
 
 await step(
+  "dashboard analytics: paper PnL, opportunity statistics, performance monitor",
+  async () => {
+    await gotoNav("dashboard", tid("pnl-card"));
+    // The paper execution above has a realised PnL: it must be counted on the paper side, never as live.
+    const paper = await eventually(
+      "the paper PnL total to count the execution",
+      async () => {
+        const text = (await page.locator(tid("pnl-paper")).innerText()).replace(/\s+/g, " ");
+        const m = text.match(/(\d+) execution\(s\)/);
+        return m && Number(m[1]) >= 1 ? text : null;
+      },
+      { timeoutMs: 15_000 },
+    );
+    if (!paper.includes("PAPER")) throw new Error(`paper PnL is not labelled: ${paper}`);
+    const stats = page.locator(tid("opportunity-stats"));
+    await eventually("the opportunity statistics to load", async () => {
+      const error = page.locator(tid("opportunity-stats-error"));
+      if (await error.isVisible()) throw new Fatal(`stats error: ${(await error.innerText()).trim()}`);
+      return !(await stats.locator(".ant-spin-spinning").count());
+    });
+    const statRows = await page.locator('[data-testid^="opportunity-stats-"]').evaluateAll((rows) =>
+      rows.map((r) => r.getAttribute("data-testid")).filter((id) => id !== "opportunity-stats" && id !== "opportunity-stats-error"),
+    );
+    const perf = await eventually("the performance monitor status", async () => {
+      const error = page.locator(tid("performance-error"));
+      if (await error.isVisible()) throw new Fatal(`performance error: ${(await error.innerText()).trim()}`);
+      const status = page.locator(tid("performance-status"));
+      return (await status.count()) ? (await status.innerText()).trim() : null;
+    });
+    if (!["ok", "degraded", "no data"].includes(perf)) throw new Error(`performance status "${perf}"`);
+    await shot("dashboard-analytics");
+    return `${paper.trim()}; ${statRows.length} pair(s) with opportunity stats; performance ${perf}`;
+  },
+  { needs: ["execute the pair on paper"] },
+);
+
+await step(
   "TWAP plan: create, start, pause, resume, complete",
   async () => {
     await gotoNav("twap", tid("twap-create"));
@@ -507,6 +544,36 @@ await step(
 );
 
 await step(
+  "TWAP slice history",
+  async () => {
+    const twap = results.find((r) => r.name === "TWAP plan: create, start, pause, resume, complete");
+    if (twap?.status === "skip") throw new Skip("no TWAP API in the backend");
+    if (twap?.status !== "pass") throw new Error("blocked by the TWAP plan step");
+    const id = flow.twapPlanId;
+    const toggle = page.locator(tid(`twap-${id}-slices-toggle`));
+    await toggle.focus();
+    await page.keyboard.press("Enter"); // keyboard-operable, like every control
+    const panel = page.locator(tid(`twap-${id}-slices`));
+    await panel.waitFor();
+    const rows = panel.locator('[data-testid^="slice-row-"]');
+    await eventually("three slice rows", async () => (await rows.count()) === 3);
+    const states = await panel.locator('[data-testid$="-state"]').allInnerTexts();
+    if (!states.every((st) => st.trim() === "done")) throw new Error(`slice states: ${JSON.stringify(states)}`);
+    const fills = [];
+    for (const leg of [1, 2]) {
+      for (let i = 1; i <= 3; i += 1) {
+        const text = (await panel.locator(tid(`slice-${i}-leg${leg}`)).innerText()).replace(/\s+/g, " ");
+        if (!/^0\.001 @ \d/.test(text)) throw new Error(`slice ${i} leg ${leg}: "${text}"`);
+        fills.push(text);
+      }
+    }
+    await shot("twap-slices");
+    return `${id}: ${fills.slice(0, 2).join(" | ")} ...`;
+  },
+  { needs: ["log in through the form"] },
+);
+
+await step(
   "settings page",
   async () => {
     await gotoNav("settings", tid("kill-switch"));
@@ -542,6 +609,40 @@ await step(
     }
     await shot("settings");
     return riskNote;
+  },
+  { needs: ["log in through the form"] },
+);
+
+await step(
+  "operator token: created once, works as a bearer key, revoked",
+  async () => {
+    if (!(await page.locator(tid("operator-tokens")).isVisible())) await gotoNav("settings", tid("operator-tokens"));
+    const bearer = (key) =>
+      page.evaluate(async (key) => (await fetch("/api/auth/tokens", { credentials: "omit", headers: { Authorization: `Bearer ${key}` } })).status, key);
+    const name = `e2e-${Date.now()}`;
+    await fill("token-name", name);
+    await page.keyboard.press("Enter"); // the form submits from the keyboard
+    const keyField = page.locator(tid("token-key"));
+    await keyField.waitFor();
+    const key = await keyField.inputValue();
+    if (!key) throw new Error("no key shown after creating a token");
+    const warning = (await page.locator(tid("token-key-warning")).innerText()).trim();
+    if (!/not see it again/i.test(warning)) throw new Error(`warning reads "${warning}"`);
+    await shot("settings-token-created");
+    await page.locator(tid("token-key-done")).click();
+    await keyField.waitFor({ state: "detached" });
+    if ((await page.content()).includes(key)) throw new Error("the key is still in the page after the modal closed");
+    const row = page.locator('[data-testid^="token-row-"]', { hasText: name });
+    await row.waitFor();
+    const rowId = (await row.getAttribute("data-testid")).slice("token-row-".length);
+    const usable = await bearer(key);
+    if (usable !== 200) throw new Error(`GET /api/auth/tokens with the new key -> ${usable}`);
+    await page.locator(tid(`token-${rowId}-revoke`)).click();
+    await page.locator(tid(`token-${rowId}-revoke-confirm`)).click();
+    await eventually("the token to show revoked", async () => (await page.locator(tid(`token-${rowId}-status`)).innerText()).trim() === "revoked");
+    const after = await bearer(key);
+    if (after !== 401 && after !== 403) throw new Error(`a revoked key still answers ${after}`);
+    return `token ${rowId}: key worked (200), shown once, revoked (then ${after})`;
   },
   { needs: ["log in through the form"] },
 );

@@ -75,12 +75,16 @@ export function PlanSlices({ planId, running }: { planId: string; running: boole
     { title: "Leg 1 filled @ avg", key: "leg1", render: (_, s) => <LegCell slice={s} leg={1} /> },
     { title: "Leg 2 filled @ avg", key: "leg2", render: (_, s) => <LegCell slice={s} leg={2} /> },
     {
-      title: "Errors / notes",
+      title: "Notes / errors",
       key: "errors",
       render: (_, s) => {
         const errors = sliceErrors(s);
         return errors.length ? (
-          <Typography.Text type={s.orders.some((o) => o.error) ? "danger" : "secondary"} style={{ fontSize: 12 }} data-testid={`slice-${s.index}-error`}>
+          <Typography.Text
+            type={s.orders.some((o) => o.error) ? "danger" : "secondary"}
+            style={{ fontSize: 12, display: "block", maxWidth: 300, whiteSpace: "normal", wordBreak: "break-word" }}
+            data-testid={`slice-${s.index}-error`}
+          >
             {errors.join("; ")}
           </Typography.Text>
         ) : null;
