@@ -12,8 +12,9 @@ The emulator stamps each order-create request with `time.time_ns()` when its han
 
 Executions run one at a time, each detection IDLE_GAP_S after the previous execution ended (its
 worker is idle again). The database is a private SQLite file unless BENCH_EXECUTION_DATABASE_URL
-names another (an empty Postgres database, say), Redis is database 13 unless
-BENCH_EXECUTION_REDIS_URL says otherwise.
+names another (an empty Postgres database, say); Redis is the first database (12 down to 1) that no
+client uses and holds no keys, unless BENCH_EXECUTION_REDIS_URL says otherwise: the worker consumes
+the "execution" queue, which any other desk on the same database would share.
 
 Figures, per execution (Bybit linear BTCUSDT sell vs Binance spot BTCUSDT buy):
 - detection -> both legs received: the later leg's arrival minus the detection moment
@@ -53,6 +54,21 @@ IDLE_GAP_S = 0.4
 PAIR_ID = "bench_exec_bybit_binance_btc"
 
 
+def _unused_redis_db(base: str = "redis://127.0.0.1:6379") -> str:
+    """A Redis database nobody is connected to and that holds no keys (tests use 15, benches 14, e2e 13)."""
+    import redis
+
+    client = redis.Redis.from_url(f"{base}/0")
+    try:
+        busy = {int(c.get("db", -1)) for c in client.client_list()}
+        for db in range(12, 0, -1):
+            if db not in busy and not redis.Redis.from_url(f"{base}/{db}").dbsize():
+                return f"{base}/{db}"
+    finally:
+        client.close()
+    raise RuntimeError("no unused Redis database for the execution bench; set BENCH_EXECUTION_REDIS_URL")
+
+
 @contextlib.contextmanager
 def execution_desk(tmp: Path) -> Iterator[dict[str, str]]:
     """Emulator + execution worker on a private SQLite file and Redis database; yields the env."""
@@ -62,8 +78,8 @@ def execution_desk(tmp: Path) -> Iterator[dict[str, str]]:
         "DJANGO_SETTINGS_MODULE": "arbsite.settings",
         "SECRET_KEY": "bench-only-secret",
         "DATABASE_URL": os.environ.get("BENCH_EXECUTION_DATABASE_URL", f"sqlite:///{tmp / 'bench-exec.sqlite3'}"),
-        # Its own Redis database: the Celery queue must not be shared with another bench's worker.
-        "REDIS_URL": os.environ.get("BENCH_EXECUTION_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        # Its own Redis database: another desk's worker on the same "execution" queue would take its tasks.
+        "REDIS_URL": os.environ.get("BENCH_EXECUTION_REDIS_URL") or _unused_redis_db(),
         "CACHE_KEY_PREFIX": "arbsite-bench-exec",
         "CHANNELS_PREFIX": "arbsite-bench-exec:ws",
         "EXCHANGE_VENUE_URL": f"http://127.0.0.1:{venue_port}",
@@ -83,12 +99,10 @@ def execution_desk(tmp: Path) -> Iterator[dict[str, str]]:
 
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([PY, "-c", "import redis, os; redis.Redis.from_url(os.environ['REDIS_URL']).flushdb()"],
-                       cwd=ROOT, env=env, check=True)
         spawn(PY, "-m", "tests.venue", "--port", str(venue_port))
         wait_for(lambda: port_open(venue_port), 20, "emulator")
         spawn(PY, "-m", "celery", "-A", "arbsite", "worker", "-l", os.environ.get("BENCH_WORKER_LOG", "warning"), "-Q", "execution", "-c", "1",
-              "--prefetch-multiplier", "1", "-n", f"bench-exec-{os.getpid()}@%h", "--without-gossip",
+              "--prefetch-multiplier", "1", "-P", os.environ.get("BENCH_WORKER_POOL", "prefork"), "-n", f"bench-exec-{os.getpid()}@%h", "--without-gossip",
               "--without-mingle", "--without-heartbeat")
         yield env
     finally:
@@ -170,7 +184,7 @@ def _one(books: list[Any], venue_url: str, seen: tuple[int, int],
     while Execution.objects.filter(pk=execution.pk, state__in=ACTIVE_STATES).exists():
         if time.monotonic() > deadline:
             raise RuntimeError(f"execution {execution.pk} did not finish within {timeout}s")
-        time.sleep(0.002)
+        time.sleep(0.02)  # not timed: only says when the worker is idle again (light on SQLite's lock)
     execution.refresh_from_db()
     wanted = {client_order_id(execution, leg, OrderPurpose.ENTRY, 0) for leg in (1, 2)}
     arrivals = _control(venue_url, "arrivals", seen[0])
