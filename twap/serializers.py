@@ -191,6 +191,7 @@ def slice_json(s: Slice) -> dict[str, Any]:
         "catchUp": s.catch_up,
         "state": s.state,
         "dueTs": _ms(s.due_at),
+        "startedTs": _ms(s.claimed_at),
         "finishedTs": _ms(s.finished_at),
         "attempts": s.attempts,
         "deferrals": s.deferrals,
