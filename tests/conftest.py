@@ -34,7 +34,6 @@ def data_dir() -> Path:
 def _clean_redis_namespace() -> Iterator[None]:
     """Each test starts with none of our Redis keys (books, metrics, cache) from another test."""
     from arbsite.redis_client import get_redis, key
-
     from exchanges import market_data
 
     market_data._LAST_GOOD.clear()  # a source's remembered answer belongs to the test that produced it
