@@ -18,11 +18,11 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import ccxt
 from django.conf import settings
@@ -36,6 +36,9 @@ from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
 logger = logging.getLogger("exchanges.venues")
 
 ZERO = Decimal(0)
+
+
+T = TypeVar("T")
 
 
 class Side(StrEnum):
@@ -685,3 +688,43 @@ def venue_for(exchange: Exchange | str) -> Venue:
     return PaperVenue(exchange)
 
 
+# --------------------------------------------------------------------------- private loop
+
+VenueFactory = Callable[[Exchange], "Venue"]
+
+
+async def gather_list(*aws: Awaitable[T], return_exceptions: bool = False) -> list[Any]:
+    """`asyncio.gather` created inside the running loop (outside it, gather binds another loop)."""
+    return list(await asyncio.gather(*aws, return_exceptions=return_exceptions))
+
+
+class VenueLoop:
+    """A private event loop and the venues opened on it, for synchronous code that talks to venues.
+
+    Database work stays synchronous; venue I/O runs with `run(...)` between database steps, so the
+    ORM never runs inside a loop. Execution and TWAP slice runners both build on it.
+    """
+
+    def __init__(self, factory: VenueFactory) -> None:
+        self.factory = factory
+        self.loop = asyncio.new_event_loop()
+        self.venues: dict[Exchange, Venue] = {}
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(awaitable)
+
+    def venue(self, exchange: Exchange) -> Venue:
+        if exchange not in self.venues:
+
+            async def make() -> Venue:
+                return self.factory(exchange)
+
+            self.venues[exchange] = self.run(make())
+        return self.venues[exchange]
+
+    def close(self) -> None:
+        try:
+            if self.venues:
+                self.run(gather_list(*(v.close() for v in self.venues.values()), return_exceptions=True))
+        finally:
+            self.loop.close()

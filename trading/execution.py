@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -51,7 +51,18 @@ from arbsite.errors import (
 )
 from exchanges.order_books import OrderBook, aread_book, now_ms
 from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
-from exchanges.venues import MarketRules, OrderResult, OrderStatus, OrderType, Side, Venue, check_minimums, venue_for
+from exchanges.venues import (
+    MarketRules,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Side,
+    VenueFactory,
+    VenueLoop,
+    check_minimums,
+    gather_list,
+    venue_for,
+)
 from trading import spreads
 from trading.execution_models import (
     ACTIVE_STATES,
@@ -73,7 +84,6 @@ logger = logging.getLogger("trading.execution")
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 T = TypeVar("T")
-VenueFactory = Callable[[Exchange], Venue]
 
 _PURPOSE_CODE = {OrderPurpose.ENTRY: "e", OrderPurpose.COMPLETE: "c", OrderPurpose.FLATTEN: "f"}
 _ORDER_STATE = {
@@ -228,44 +238,20 @@ def _instrument(execution: Execution, leg: int) -> Instrument:
     return Instrument(Exchange(execution.leg2_exchange), execution.leg2_symbol, MarketType(execution.leg2_type))
 
 
-async def _gather(*aws: Awaitable[T], return_exceptions: bool = False) -> list[Any]:
-    """`asyncio.gather` created inside the runner's loop (outside it, gather binds another loop)."""
-    return list(await asyncio.gather(*aws, return_exceptions=return_exceptions))
+_gather = gather_list
 
 
 def _signed(side: Side | str, qty: Decimal) -> Decimal:
     return qty if Side(side) is Side.BUY else -qty
 
 
-class _Runner:
+class _Runner(VenueLoop):
     """One claimed execution, driven to a terminal state (or left active for a rerun)."""
 
     def __init__(self, execution: Execution, factory: VenueFactory, policy: Policy) -> None:
+        super().__init__(factory)
         self.ex = execution
-        self.factory = factory
         self.policy = policy
-        self.loop = asyncio.new_event_loop()
-        self.venues: dict[Exchange, Venue] = {}
-
-    # -- event loop plumbing
-    def run(self, awaitable: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(awaitable)
-
-    def venue(self, exchange: Exchange) -> Venue:
-        if exchange not in self.venues:
-
-            async def make() -> Venue:
-                return self.factory(exchange)
-
-            self.venues[exchange] = self.run(make())
-        return self.venues[exchange]
-
-    def close(self) -> None:
-        try:
-            if self.venues:
-                self.run(_gather(*(v.close() for v in self.venues.values()), return_exceptions=True))
-        finally:
-            self.loop.close()
 
     # -- the whole flow
     def drive(self) -> None:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arbsite.errors import NotFound, ValidationFailed
+from arbsite.pagination import positive_int
 from exchanges.models import AuditAction, AuditRecord
 from trading.execution import create_execution, error_for, execute, execution_response, net_exposure
 from trading.execution_models import Execution, ExecutionState
@@ -40,25 +41,13 @@ class ExecuteView(APIView):
         return Response(execution_response(finished))
 
 
-def _positive_int(value: str | None, name: str, default: int, maximum: int | None = None) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ValidationFailed(f"{name}: must be a whole number") from exc
-    if number < 1 or (maximum is not None and number > maximum):
-        raise ValidationFailed(f"{name}: must be between 1 and {maximum or 'any'}")
-    return number
-
-
 class ExecutionListView(APIView):
     """`GET /api/arbitrage/executions?pair=&state=&page=&pageSize=`, newest first."""
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        page = _positive_int(params.get("page"), "page", 1)
-        size = _positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page = positive_int(params.get("page"), "page", 1)
+        size = positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         qs = Execution.objects.all().prefetch_related("orders", "leg_risk_steps")
         if params.get("pair"):
             qs = qs.filter(pair_key=params["pair"])

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arbsite.errors import NotFound, ValidationFailed
+from arbsite.pagination import positive_int
 from trading.models import Pair
 from trading.risk import breaker, gate
 from trading.risk_models import (
@@ -291,25 +292,13 @@ def alert_json(a: Alert) -> dict[str, Any]:
             "ts": int(a.at.timestamp() * 1000)}
 
 
-def _positive_int(value: str | None, name: str, default: int, maximum: int | None = None) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ValidationFailed(f"{name}: must be a whole number") from exc
-    if number < 1 or (maximum is not None and number > maximum):
-        raise ValidationFailed(f"{name}: must be between 1 and {maximum or 'any'}")
-    return number
-
-
 class AlertListView(APIView):
     """`GET /api/risk/alerts?page=&pageSize=&severity=&pair=&check=`, newest first."""
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        page = _positive_int(params.get("page"), "page", 1)
-        size = _positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page = positive_int(params.get("page"), "page", 1)
+        size = positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         qs = Alert.objects.all()
         if params.get("severity"):
             qs = qs.filter(severity=params["severity"])
@@ -330,8 +319,8 @@ class LimitChangeListView(APIView):
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        page = _positive_int(params.get("page"), "page", 1)
-        size = _positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page = positive_int(params.get("page"), "page", 1)
+        size = positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         qs = LimitChange.objects.all()
         total = qs.count()
         items = [{"id": c.id, "user": c.username or None, "source": c.source, "scope": c.scope, "field": c.field,

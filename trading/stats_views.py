@@ -14,22 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arbsite.errors import ValidationFailed
+from arbsite.pagination import positive_int
 from trading.opportunity_models import Opportunity
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-
-
-def _positive_int(value: str | None, name: str, default: int, maximum: int | None = None) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ValidationFailed(f"{name}: must be a whole number") from exc
-    if number < 1 or (maximum is not None and number > maximum):
-        raise ValidationFailed(f"{name}: must be between 1 and {maximum or 'any'}")
-    return number
 
 
 def _bool(value: str | None, name: str) -> bool | None:
@@ -83,8 +72,8 @@ class OpportunityListView(APIView):
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        page = _positive_int(params.get("page"), "page", 1)
-        size = _positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page = positive_int(params.get("page"), "page", 1)
+        size = positive_int(params.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         qs = Opportunity.objects.all()
         if params.get("pair"):
             qs = qs.filter(pair_key=params["pair"])

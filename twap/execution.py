@@ -29,7 +29,6 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -52,9 +51,18 @@ from arbsite.errors import (
 )
 from exchanges.order_books import OrderBook, aread_book, now_ms
 from exchanges.symbols import Exchange, Instrument, MarketType
-from exchanges.venues import OrderResult, OrderStatus, OrderType, Side, Venue, check_minimums, venue_for
+from exchanges.venues import (
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Side,
+    VenueFactory,
+    VenueLoop,
+    check_minimums,
+    gather_list,
+    venue_for,
+)
 from trading import risk, spreads
-from trading.execution import _gather
 from twap import scheduler, slicing
 from twap.models import OrderState, Plan, PlanState, Slice, SliceOrder, SliceState
 
@@ -63,7 +71,6 @@ logger = logging.getLogger("twap.execution")
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 T = TypeVar("T")
-VenueFactory = Callable[[Exchange], Venue]
 
 _ORDER_STATE = {
     OrderStatus.OPEN: OrderState.OPEN,
@@ -190,35 +197,13 @@ class LegOrder:
     limit_price: Decimal | None
 
 
-class _Runner:
+class _Runner(VenueLoop):
     def __init__(self, slice_: Slice, factory: VenueFactory, policy: Policy) -> None:
+        super().__init__(factory)
         self.slice = slice_
         self.plan = slice_.plan
-        self.factory = factory
         self.policy = policy
-        self.loop = asyncio.new_event_loop()
-        self.venues: dict[Exchange, Venue] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
-
-    # -- event loop plumbing
-    def run(self, awaitable: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(awaitable)
-
-    def venue(self, exchange: Exchange) -> Venue:
-        if exchange not in self.venues:
-
-            async def make() -> Venue:
-                return self.factory(exchange)
-
-            self.venues[exchange] = self.run(make())
-        return self.venues[exchange]
-
-    def close(self) -> None:
-        try:
-            if self.venues:
-                self.run(_gather(*(v.close() for v in self.venues.values()), return_exceptions=True))
-        finally:
-            self.loop.close()
 
     # -- the flow
     def drive(self) -> None:
@@ -273,7 +258,7 @@ class _Runner:
 
         for order in pending:
             self.venue(Exchange(order.exchange))
-        results = self.run(_gather(*(look(o) for o in pending), return_exceptions=True))
+        results = self.run(gather_list(*(look(o) for o in pending), return_exceptions=True))
         unknown = []
         for order, result in zip(pending, results, strict=True):
             if isinstance(result, OrderResult):
@@ -303,7 +288,7 @@ class _Runner:
 
         async def fetch() -> list[Any]:
             return await asyncio.wait_for(
-                _gather(venues[1].rules(insts[1]), venues[2].rules(insts[2]), aread_book(insts[1]),
+                gather_list(venues[1].rules(insts[1]), venues[2].rules(insts[2]), aread_book(insts[1]),
                         aread_book(insts[2])),
                 timeout=self.policy.leg_timeout,
             )
@@ -377,7 +362,7 @@ class _Runner:
             return
         venues = [self.venue(leg.instrument.exchange) for leg in legs]
         try:
-            balances = self.run(asyncio.wait_for(_gather(*(v.fetch_balance() for v in venues)),
+            balances = self.run(asyncio.wait_for(gather_list(*(v.fetch_balance() for v in venues)),
                                                  timeout=self.policy.leg_timeout))
         except (ApiError, TimeoutError) as exc:
             detail = exc.detail if isinstance(exc, ApiError) else "timed out"
@@ -488,7 +473,7 @@ class _Runner:
             self.venue(Exchange(order.exchange))
         for order in orders:
             self.events.append(("order_submitted", self._order_event(order, side=order.side, qty=order.qty)))
-        results = self.run(_gather(*(one(o) for o in orders), return_exceptions=True))
+        results = self.run(gather_list(*(one(o) for o in orders), return_exceptions=True))
         unknown: list[str] = []
         for order, result in zip(orders, results, strict=True):
             if isinstance(result, OrderResult):
