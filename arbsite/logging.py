@@ -6,11 +6,12 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 # Fields the SPEC names; anything passed through `extra=` with these names is kept.
 STRUCTURED_FIELDS = (
@@ -121,13 +122,40 @@ def _envelope_error_code(response: HttpResponse) -> str | None:
     return str(error.get("code")) if isinstance(error, dict) and error.get("code") else None
 
 
+def _username(request: HttpRequest) -> str | None:
+    """The user already resolved for this request, without triggering a lookup (unsafe in async code)."""
+    user = request.__dict__.get("user")
+    if isinstance(user, SimpleLazyObject):
+        wrapped = user._wrapped  # type: ignore[attr-defined]
+        if wrapped is empty:
+            return None
+        user = wrapped
+    return getattr(user, "username", None) or None
+
+
+def _resolved_username(request: HttpRequest) -> str | None:
+    """Sync requests only: resolving the lazy user may query the session store."""
+    return getattr(getattr(request, "user", None), "username", None) or None
+
+
 class RequestLogMiddleware:
-    """Logs errors (>= 400) always and slow requests as performance events; drops GET noise."""
+    """Logs errors (>= 400) always and slow requests as performance events; drops GET noise.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Works in both modes, so an async view (the prices hot path) never hops to a thread for it.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
         started = time.perf_counter()
         response = self.get_response(request)
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -135,13 +163,28 @@ class RequestLogMiddleware:
             from arbsite import metrics
 
             metrics.observe_api_latency(latency_ms, response.status_code)
+        self._log(request, response, latency_ms, _username(request) or _resolved_username(request))
+        return response
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = await self.get_response(request)
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if request.path.startswith("/api/"):
+            from arbsite import metrics
+
+            await metrics.aobserve_api_latency(latency_ms, response.status_code)
+        self._log(request, response, latency_ms, _username(request))
+        return response
+
+    def _log(self, request: HttpRequest, response: HttpResponse, latency_ms: float, user: str | None) -> None:
         extra = {
             "event": "http_request",
             "path": request.path,
             "method": request.method,
             "status": response.status_code,
             "latency_ms": latency_ms,
-            "user": getattr(getattr(request, "user", None), "username", None) or None,
+            "user": user,
             "success": response.status_code < 400,
         }
         if response.status_code >= 400:
@@ -154,4 +197,3 @@ class RequestLogMiddleware:
             request_logger.info("%s %s -> %s", request.method, request.path, response.status_code, extra=extra)
         if latency_ms >= SLOW_REQUEST_MS:
             perf_logger.info("slow request %s %s", request.method, request.path, extra={**extra, "event": "slow_request"})
-        return response

@@ -586,6 +586,7 @@ def price_update_payload(book: OrderBook) -> dict[str, Any]:
         "bid": float(book.best_bid) if book.best_bid is not None else None,
         "ask": float(book.best_ask) if book.best_ask is not None else None,
         "ts": book.ts,
+        "recvTs": book.received_ts,  # when this process received the update (tick -> client latency)
         "venue": book.venue,
     }
 

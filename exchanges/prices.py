@@ -19,7 +19,7 @@ from django.conf import settings
 from arbsite import metrics
 from arbsite.errors import ApiError, UpstreamError, ValidationFailed
 from arbsite.errors import NotFound as NotFoundError
-from arbsite.redis_client import get_redis
+from arbsite.redis_client import get_redis, loop_redis
 from exchanges import connectivity
 from exchanges.order_books import TICK_SIZE, OrderBook, book_key, record_exchange_outcome, write_book
 from exchanges.symbols import Exchange, Instrument, MarketType, SymbolError, normalise_symbol, split_symbol
@@ -88,6 +88,21 @@ def get_book(instrument: Instrument) -> dict[str, Any]:
         return present(stored, at)
     metrics.incr("price_cache_miss")
     result = asyncio.run(fetch_books([instrument]))[0]
+    if isinstance(result, ApiError):
+        raise result
+    return present(result.to_contract(), int(time.time() * 1000))
+
+
+async def aget_book(instrument: Instrument) -> dict[str, Any]:
+    """`get_book` on the web server's event loop: the prices endpoint's hot path."""
+    raw = await loop_redis().get(book_key(instrument))
+    stored = json.loads(raw) if raw else None
+    at = int(time.time() * 1000)
+    if stored is not None and _fresh(stored, at):
+        await metrics.arecord({"price_cache_hit": 1})
+        return present(stored, at)
+    await metrics.arecord({"price_cache_miss": 1})
+    result = (await fetch_books([instrument]))[0]
     if isinstance(result, ApiError):
         raise result
     return present(result.to_contract(), int(time.time() * 1000))

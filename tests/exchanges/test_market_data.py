@@ -107,6 +107,7 @@ async def test_it_writes_books_and_publishes_price_updates(harness: Harness, sta
         assert book.venue == "live" and book.source == "stream"
         await eventually(lambda: harness.of("price_update"))
         update = harness.of("price_update")[0]
+        assert update.pop("recvTs") == book.received_ts  # our receive time, for tick -> client latency
         assert update == {"exchange": "binance", "symbol": "BTCUSDT", "type": "spot", "bid": 68000.1,
                           "ask": 68000.2, "ts": 1, "venue": "live"}
         await eventually(lambda: seen)
