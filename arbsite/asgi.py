@@ -29,8 +29,13 @@ def _with_bare_endpoint(app):  # type: ignore[no-untyped-def]
     return router
 
 
+from arbsite.fast_path import with_prices_fast_path  # noqa: E402
+
+# The cached-book read path answered without Django's middleware thread hops (same semantics).
+http_app = with_prices_fast_path(django_asgi_app)
 # Only `make bench` sets this; production never exposes the bare endpoint.
-http_app = _with_bare_endpoint(django_asgi_app) if os.environ.get("ARBSITE_BENCH_BARE") == "1" else django_asgi_app
+if os.environ.get("ARBSITE_BENCH_BARE") == "1":
+    http_app = _with_bare_endpoint(http_app)
 
 application = ProtocolTypeRouter(
     {

@@ -46,18 +46,23 @@ async def authenticated_user(request: HttpRequest) -> Any | None:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     raw = raw.strip()
     if raw and scheme.lower() in ("token", "bearer"):
-        now = time.monotonic()
-        hit = _TOKEN_CACHE.get(raw)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        user = await sync_to_async(_lookup_token)(raw)
-        if user is not None:
-            if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
-                _TOKEN_CACHE.clear()
-            _TOKEN_CACHE[raw] = (user, now + TOKEN_CACHE_SECONDS)
-        return user
+        return await authenticated_user_for_token(raw)
     user = await request.auser()  # type: ignore[attr-defined]
     return user if user.is_authenticated else None
+
+
+async def authenticated_user_for_token(raw: str) -> Any | None:
+    """The active user owning an operator or DRF token (cached briefly), or None."""
+    now = time.monotonic()
+    hit = _TOKEN_CACHE.get(raw)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    user = await sync_to_async(_lookup_token)(raw)
+    if user is not None:
+        if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
+            _TOKEN_CACHE.clear()
+        _TOKEN_CACHE[raw] = (user, now + TOKEN_CACHE_SECONDS)
+    return user
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:

@@ -162,7 +162,8 @@ class RequestLogMiddleware:
         if request.path.startswith("/api/"):
             from arbsite import metrics
 
-            metrics.observe_api_latency(latency_ms, response.status_code)
+            metrics.observe_api_latency(latency_ms, response.status_code,
+                                        extra=request.__dict__.get(metrics.REQUEST_COUNTS_ATTR))
         self._log(request, response, latency_ms, _username(request) or _resolved_username(request))
         return response
 
@@ -173,7 +174,8 @@ class RequestLogMiddleware:
         if request.path.startswith("/api/"):
             from arbsite import metrics
 
-            await metrics.aobserve_api_latency(latency_ms, response.status_code)
+            await metrics.aobserve_api_latency(latency_ms, response.status_code,
+                                               request.__dict__.get(metrics.REQUEST_COUNTS_ATTR))
         self._log(request, response, latency_ms, _username(request))
         return response
 

@@ -61,11 +61,24 @@ async def arecord(counts: Mapping[str, int], observations: Mapping[str, float] |
         logger.warning("metrics unavailable", extra={"event": "metrics_unavailable"})
 
 
-async def aobserve_api_latency(latency_ms: float, status_code: int) -> None:
-    counts = {"api_requests": 1}
+REQUEST_COUNTS_ATTR = "_arbsite_metric_counts"
+
+
+def count_with_request(request: Any, name: str, amount: int = 1) -> None:
+    """Count `name` in the same Redis round trip as the request's latency (see RequestLogMiddleware)."""
+    counts = request.__dict__.setdefault(REQUEST_COUNTS_ATTR, {})
+    counts[name] = counts.get(name, 0) + amount
+
+
+def _api_counts(status_code: int, extra: Mapping[str, int] | None) -> dict[str, int]:
+    counts = {"api_requests": 1, **(extra or {})}
     if status_code >= 500:
         counts["api_errors"] = 1
-    await arecord(counts, {"api_latency_ms": latency_ms})
+    return counts
+
+
+async def aobserve_api_latency(latency_ms: float, status_code: int, extra: Mapping[str, int] | None = None) -> None:
+    await arecord(_api_counts(status_code, extra), {"api_latency_ms": latency_ms})
 
 
 def _record(counts: Mapping[str, int], observations: Mapping[str, float], now: float | None = None) -> None:
@@ -85,11 +98,9 @@ def observe(name: str, value_ms: float, *, now: float | None = None) -> None:
     _record({}, {name: value_ms}, now)
 
 
-def observe_api_latency(latency_ms: float, status_code: int, *, now: float | None = None) -> None:
-    counts = {"api_requests": 1}
-    if status_code >= 500:
-        counts["api_errors"] = 1
-    _record(counts, {"api_latency_ms": latency_ms}, now)
+def observe_api_latency(latency_ms: float, status_code: int, *, now: float | None = None,
+                        extra: Mapping[str, int] | None = None) -> None:
+    _record(_api_counts(status_code, extra), {"api_latency_ms": latency_ms}, now)
 
 
 def counter(name: str) -> int:

@@ -93,15 +93,22 @@ def get_book(instrument: Instrument) -> dict[str, Any]:
     return present(result.to_contract(), int(time.time() * 1000))
 
 
-async def aget_book(instrument: Instrument) -> dict[str, Any]:
-    """`get_book` on the web server's event loop: the prices endpoint's hot path."""
+async def aget_book(instrument: Instrument, request: Any = None) -> dict[str, Any]:
+    """`get_book` on the web server's event loop: the prices endpoint's hot path.
+
+    With a request, the hit/miss is counted in the request's own metrics round trip.
+    """
     raw = await loop_redis().get(book_key(instrument))
     stored = json.loads(raw) if raw else None
     at = int(time.time() * 1000)
-    if stored is not None and _fresh(stored, at):
-        await metrics.arecord({"price_cache_hit": 1})
+    outcome = "price_cache_hit" if stored is not None and _fresh(stored, at) else "price_cache_miss"
+    if request is not None:
+        metrics.count_with_request(request, outcome)
+    else:
+        await metrics.arecord({outcome: 1})
+    if outcome == "price_cache_hit":
+        assert stored is not None
         return present(stored, at)
-    await metrics.arecord({"price_cache_miss": 1})
     result = (await fetch_books([instrument]))[0]
     if isinstance(result, ApiError):
         raise result

@@ -22,7 +22,7 @@ async def price_view(request: HttpRequest, exchange: str, symbol: str) -> dict[s
     A native async view (polled hard: the cache hit never leaves the event loop).
     """
     instrument = prices.parse_instrument(exchange, symbol, request.GET.get("type"))
-    return await prices.aget_book(instrument)
+    return await prices.aget_book(instrument, request)
 
 
 class PriceBatchView(APIView):
