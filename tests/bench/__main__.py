@@ -31,7 +31,7 @@ def main() -> None:
         print("[1] /api/prices from cache vs bare ASGI endpoint (same daphne server)")
         asyncio.run(market_data.prices_vs_bare(desk, args.rate, args.seconds))
         print("[2] tick -> price_update at a /ws client")
-        asyncio.run(market_data.tick_to_client(desk, args.seconds))
+        asyncio.run(market_data.tick_to_client(desk, max(30.0, args.seconds)))
 
 
 if __name__ == "__main__":
