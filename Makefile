@@ -15,7 +15,7 @@ run: install env services migrate frontend
 	@mkdir -p var
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py ensure_operator
-	@echo "arbsite: http://127.0.0.1:$${PORT:-8000}/  (admin: /admin/, health: /health)"
+	@echo "arbsite: http://127.0.0.1:$${WEB_PORT:-8000}/  (admin: /admin/, health: /health)"
 	$(VENV)/bin/honcho start -f Procfile
 
 ## Development: hot reload for Django (runserver/daphne autoreload), Celery (watchfiles) and Vite HMR.
