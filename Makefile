@@ -19,7 +19,7 @@ run: install env services migrate frontend
 	$(VENV)/bin/honcho start -f Procfile
 
 ## Development: hot reload for Django (runserver/daphne autoreload), Celery (watchfiles) and Vite HMR.
-dev: install env services migrate
+dev: install env services migrate frontend-deps
 	@mkdir -p var
 	$(PY) manage.py ensure_operator
 	$(VENV)/bin/honcho start -f Procfile.dev
