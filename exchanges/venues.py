@@ -16,7 +16,6 @@ import asyncio
 import functools
 import json
 import logging
-import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from django.conf import settings
 from arbsite.errors import ExchangeUnavailable, InsufficientFunds, RiskRejected, ValidationFailed
 from arbsite.redis_client import get_async_redis, key
 from exchanges import connectivity
+from exchanges.credentials import credentials_for, has_trading_keys
 from exchanges.order_books import OrderBook, aread_book, now_ms
 from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
 
@@ -435,22 +435,8 @@ class LiveVenue:
         await self.client.close()
 
 
-def credentials_from_env(exchange: Exchange) -> dict[str, str]:
-    name = exchange.value.upper()
-    creds = {
-        "apiKey": os.environ.get(f"{name}_API_KEY", ""),
-        "secret": os.environ.get(f"{name}_API_SECRET", "") or os.environ.get(f"{name}_SECRET", ""),
-        "password": os.environ.get(f"{name}_API_PASSPHRASE", "") or os.environ.get(f"{name}_PASSPHRASE", ""),
-    }
-    return {k: v.strip() for k, v in creds.items() if v.strip()}
-
-
 def trading_credentials(exchange: Exchange) -> dict[str, str]:
-    """ccxt kwargs for the account: `exchanges.credentials` (env, then stored keys) when present."""
-    try:
-        from exchanges.credentials import credentials_for
-    except ImportError:  # the settings API's store is optional here
-        return credentials_from_env(exchange)
+    """ccxt kwargs for the account (env first, then stored keys; see `exchanges.credentials`)."""
     return credentials_for(exchange) or {}
 
 
@@ -666,14 +652,6 @@ class PaperVenue:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
-
-
-def has_trading_keys(exchange: Exchange) -> bool:
-    try:
-        from exchanges.status import has_trading_keys as status_has_keys
-    except ImportError:  # pragma: no cover - the status module predates nothing here
-        return bool(os.environ.get(f"{exchange.value.upper()}_API_KEY", "").strip())
-    return status_has_keys(exchange)
 
 
 def is_paper(exchange: Exchange | str) -> bool:

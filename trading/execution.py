@@ -86,13 +86,6 @@ HUNDRED = Decimal(100)
 T = TypeVar("T")
 
 _PURPOSE_CODE = {OrderPurpose.ENTRY: "e", OrderPurpose.COMPLETE: "c", OrderPurpose.FLATTEN: "f"}
-_ORDER_STATE = {
-    OrderStatus.OPEN: OrderState.OPEN,
-    OrderStatus.FILLED: OrderState.FILLED,
-    OrderStatus.PARTIALLY_FILLED: OrderState.PARTIALLY_FILLED,
-    OrderStatus.CANCELED: OrderState.CANCELED,
-    OrderStatus.REJECTED: OrderState.REJECTED,
-}
 _RISK_PURPOSE = {
     OrderPurpose.ENTRY: risk.Purpose.OPEN,
     OrderPurpose.COMPLETE: risk.Purpose.COMPLETE,
@@ -501,13 +494,7 @@ class _Runner(VenueLoop):
             return
         previously_filled = order.filled_qty
         with transaction.atomic():
-            order.state = _ORDER_STATE[result.status]
-            order.exchange_order_id = result.order_id or ""
-            order.filled_qty = result.filled
-            order.avg_price = result.average
-            order.fee = result.fee
-            order.fee_currency = result.fee_currency or ""
-            order.paper = result.paper
+            order.apply(result)
             order.save()
             if result.filled != previously_filled:
                 order.fills.all().delete()

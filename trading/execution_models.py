@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from exchanges.order_records import VenueOrderRecord
+
 
 def new_uid() -> str:
     return uuid.uuid4().hex[:16]
@@ -120,30 +122,12 @@ class OrderState(models.TextChoices):
 UNSETTLED_ORDER_STATES = (OrderState.NEW, OrderState.SENDING, OrderState.OPEN)
 
 
-class ExecutionOrder(models.Model):
+class ExecutionOrder(VenueOrderRecord):
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="orders")
-    leg = models.PositiveSmallIntegerField()
     purpose = models.CharField(max_length=8, choices=OrderPurpose.choices)
     attempt = models.PositiveSmallIntegerField(default=0)
     client_order_id = models.CharField(max_length=32, unique=True)
-    exchange = models.CharField(max_length=16)
-    symbol = models.CharField(max_length=32)
-    market_type = models.CharField(max_length=8)
-    side = models.CharField(max_length=4)
-    order_type = models.CharField(max_length=8)
-    qty = models.DecimalField(max_digits=30, decimal_places=12)
-    price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     state = models.CharField(max_length=16, choices=OrderState.choices, default=OrderState.NEW)
-    exchange_order_id = models.CharField(max_length=64, blank=True)
-    filled_qty = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
-    avg_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
-    fee = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
-    fee_currency = models.CharField(max_length=16, blank=True)
-    paper = models.BooleanField(default=False)
-    error_code = models.CharField(max_length=32, blank=True)
-    error_message = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         app_label = "trading"

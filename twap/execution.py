@@ -72,13 +72,6 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 T = TypeVar("T")
 
-_ORDER_STATE = {
-    OrderStatus.OPEN: OrderState.OPEN,
-    OrderStatus.FILLED: OrderState.FILLED,
-    OrderStatus.PARTIALLY_FILLED: OrderState.PARTIALLY_FILLED,
-    OrderStatus.CANCELED: OrderState.CANCELED,
-    OrderStatus.REJECTED: OrderState.REJECTED,
-}
 # The venue answered and refused: the order certainly does not exist.
 _DEFINITE = (RiskRejected, InsufficientFunds, ValidationFailed, NotFound, UpstreamError, RateLimited)
 # A market that is gone or a plan the venue cannot take: retrying will not help.
@@ -509,13 +502,7 @@ class _Runner(VenueLoop):
 
     # -- 4. record
     def record(self, order: SliceOrder, result: OrderResult) -> None:
-        order.state = _ORDER_STATE[result.status]
-        order.exchange_order_id = result.order_id or ""
-        order.filled_qty = result.filled
-        order.avg_price = result.average
-        order.fee = result.fee
-        order.fee_currency = result.fee_currency or ""
-        order.paper = result.paper
+        order.apply(result)
         order.save()
         if result.filled > 0:
             self.events.append(("order_filled", self._order_event(order, price=result.average, qty=result.filled)))

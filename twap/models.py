@@ -16,6 +16,8 @@ from decimal import Decimal
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, F, Max, Q, Sum
 
+from exchanges.order_records import VenueOrderRecord
+
 PLAN_ID_PREFIX = "twap_"
 ZERO = Decimal(0)
 
@@ -192,29 +194,11 @@ class OrderState(models.TextChoices):
     NOT_FOUND = "not_found", "Not found at the venue (never arrived)"
 
 
-class SliceOrder(models.Model):
+class SliceOrder(VenueOrderRecord):
     slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="orders")
-    leg = models.PositiveSmallIntegerField()
     client_order_id = models.CharField(max_length=36, unique=True)
-    exchange = models.CharField(max_length=16)
-    symbol = models.CharField(max_length=32)
-    market_type = models.CharField(max_length=8)
-    side = models.CharField(max_length=4)
-    order_type = models.CharField(max_length=8)
-    qty = models.DecimalField(max_digits=30, decimal_places=12)
-    price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     expected_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     state = models.CharField(max_length=18, choices=OrderState.choices, default=OrderState.SENDING)
-    exchange_order_id = models.CharField(max_length=64, blank=True)
-    filled_qty = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
-    avg_price = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
-    fee = models.DecimalField(max_digits=30, decimal_places=12, default=Decimal(0))
-    fee_currency = models.CharField(max_length=16, blank=True)
-    paper = models.BooleanField(default=False)
-    error_code = models.CharField(max_length=32, blank=True)
-    error_message = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["slice", "leg"]

@@ -133,7 +133,7 @@ async def test_it_chooses_paper_without_keys_and_live_with_them(monkeypatch: pyt
     try:
         assert isinstance(paper, PaperVenue) and paper.paper
         assert isinstance(live, LiveVenue) and not live.paper
-        assert venues.credentials_from_env(Exchange.BINANCE) == {"apiKey": "k", "secret": "s"}
+        assert venues.trading_credentials(Exchange.BINANCE) == {"apiKey": "k", "secret": "s"}
     finally:
         await paper.close()
         await live.close()
