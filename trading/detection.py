@@ -4,7 +4,9 @@ Three layers, from pure to wired:
 
 1. `decide(pair, book1, book2, fee1, fee2)` -> `Decision`: the money question, pure. Books
    that are missing, stale or crossed never pass. A top-of-book bound rejects most updates
-   before any VWAP walk (the executable edge can only be worse than the best prices).
+   before any VWAP walk (the executable edge can only be worse than the best prices); what
+   is left is computed once per route and size and shared by the pairs on the same legs
+   (`LegView`, `Route`, `judge`), with the Decimal operations of `spreads.evaluate`.
 2. `step(state, decision)` / `Detector`: the news question, pure. An *episode* opens when a
    pair starts passing; it is announced when it appears, again when its direction flips
    (which is a new episode), when its net edge moves materially (`DedupPolicy.material`),
@@ -28,7 +30,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -40,14 +42,14 @@ from django.conf import settings
 from exchanges.order_books import OrderBook, now_ms
 from exchanges.symbols import Instrument
 from trading.spreads import (
-    CONCRETE_DIRECTIONS,
     HUNDRED,
     Direction,
     Evaluation,
-    Fill,
+    Level,
     TopSpread,
     evaluate,
     top_of_book_spread,
+    unfilled_reason,
     vwap,
 )
 
@@ -144,12 +146,9 @@ class Decision:
     # unknown): the market-data process then leaves the pair to the sweep's REST fallback.
     conclusive: bool = True
     inputs: Inputs | None = field(default=None, repr=False, compare=False)
-    known_evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def evaluation(self) -> Evaluation | None:
-        if self.known_evaluation is not None:
-            return self.known_evaluation
         if self.inputs is None or self.direction is None:
             return None
         i = self.inputs
@@ -186,32 +185,176 @@ def _bound(ask: Decimal | None, bid: Decimal | None, fee_buy: Decimal, fee_sell:
     return (bid / ask * (ONE - fee_sell) - ONE - fee_buy) * HUNDRED
 
 
-FillCache = dict[tuple[int, Decimal], Fill]
+def _notional(levels: Sequence[Level], qty: Decimal) -> Decimal | None:
+    """`spreads.vwap(levels, qty).notional` when `qty` fills completely, else None.
+
+    The same Decimal operations in the same order as `vwap` (so the same digits), minus the
+    average price (a division) the net edge never reads.
+    """
+    if qty <= 0:
+        raise ValueError(f"qty must be positive, got {qty}")
+    remaining = qty
+    notional = ZERO
+    for price, size in levels:
+        if size > 0:
+            if size < remaining:
+                notional += price * size
+                remaining -= size
+            else:
+                return notional + price * remaining
+    return None
 
 
-def _fill(levels: list[tuple[Decimal, Decimal]], qty: Decimal, cache: FillCache | None) -> Fill:
-    """`spreads.vwap`, remembered for one update: pairs sharing a leg and a size walk it once."""
-    if cache is None:
-        return vwap(levels, qty)
-    name = (id(levels), qty)
-    fill = cache.get(name)
-    if fill is None:
-        fill = cache[name] = vwap(levels, qty)
-    return fill
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One leg's book with what every pair on it reads: the best prices, and the quote
+    notional of each size taken from each side.
+
+    Notionals are remembered for as long as this is the leg's latest book, so the pairs that
+    share the leg and a size walk it once, on this update and on the other legs' updates
+    until this leg's next book. Books are never changed once handed over (market data
+    builds a new one per update), which is what makes that exact.
+    """
+
+    book: OrderBook
+    bid: Decimal | None
+    ask: Decimal | None
+    crossed: bool
+    received_ts: int
+    ask_notionals: dict[Decimal, Decimal | None]
+    bid_notionals: dict[Decimal, Decimal | None]
+
+    @classmethod
+    def of(cls, book: OrderBook) -> LegView:
+        bid, ask = book.best_bid, book.best_ask
+        return cls(book, bid, ask, bid is not None and ask is not None and bid >= ask, book.received_ts, {}, {})
+
+    def buy_cost(self, qty: Decimal) -> Decimal | None:
+        """Quote paid to buy `qty` from the asks (None: too thin)."""
+        try:
+            return self.ask_notionals[qty]
+        except KeyError:
+            cost = self.ask_notionals[qty] = _notional(self.book.asks, qty)
+            return cost
+
+    def sell_proceeds(self, qty: Decimal) -> Decimal | None:
+        """Quote received for selling `qty` into the bids (None: too thin)."""
+        try:
+            return self.bid_notionals[qty]
+        except KeyError:
+            proceeds = self.bid_notionals[qty] = _notional(self.book.bids, qty)
+            return proceeds
 
 
-def _net_edge(book1: OrderBook, book2: OrderBook, qty: Decimal, direction: Direction, fee1: Decimal,
-              fee2: Decimal, cache: FillCache | None = None) -> tuple[Decimal, Decimal] | None:
-    """(net edge, net edge %) for `qty`, computed exactly as `spreads.evaluate` does; None beyond depth."""
-    if direction is Direction.LEG1_BUY_LEG2_SELL:
-        asks, bids, fee_buy, fee_sell = book1.asks, book2.bids, fee1, fee2
-    else:
-        asks, bids, fee_buy, fee_sell = book2.asks, book1.bids, fee2, fee1
-    buy, sell = _fill(asks, qty, cache), _fill(bids, qty, cache)
-    if not (buy.complete and sell.complete):
-        return None
-    net = (sell.notional - buy.notional) - (fee_buy * buy.notional + fee_sell * sell.notional)
-    return net, net / buy.notional * HUNDRED
+Edge = tuple[Decimal, Decimal]  # (net edge, net edge percent)
+
+
+class Route:
+    """Buying on one leg's asks and selling into another's bids, as of one update.
+
+    Holds what every pair trading that way shares: the best-price bound of the net edge
+    percent, and the executable net edge per size (computed once per size per update).
+    """
+
+    __slots__ = ("_edges", "bound", "buy", "fee_buy", "fee_sell", "sell")
+
+    def __init__(self, buy: LegView, sell: LegView, fee_buy: Decimal, fee_sell: Decimal) -> None:
+        self.buy, self.sell, self.fee_buy, self.fee_sell = buy, sell, fee_buy, fee_sell
+        self.bound = _bound(buy.ask, sell.bid, fee_buy, fee_sell)
+        self._edges: dict[Decimal, Edge | None] = {}
+
+    def edge(self, qty: Decimal) -> Edge | None:
+        """(net edge, net edge %) for `qty`, with the operations of `spreads.evaluate`; None beyond depth."""
+        try:
+            return self._edges[qty]
+        except KeyError:
+            pass
+        cost, proceeds = self.buy.buy_cost(qty), self.sell.sell_proceeds(qty)
+        edge: Edge | None = None
+        if cost is not None and proceeds is not None:
+            net = (proceeds - cost) - (self.fee_buy * cost + self.fee_sell * proceeds)
+            edge = (net, net / cost * HUNDRED)
+        self._edges[qty] = edge
+        return edge
+
+
+class LegPair:
+    """Two legs (in a pair's order) with their fees, as of one update: both routes between them."""
+
+    __slots__ = ("back", "inputs", "there", "venue")
+
+    def __init__(self, there: Route, back: Route) -> None:
+        self.there = there  # LEG1_BUY_LEG2_SELL
+        self.back = back  # LEG1_SELL_LEG2_BUY
+        book1, book2 = there.buy.book, there.sell.book
+        self.venue = book1.venue if book1.venue == book2.venue else "emulator"
+        self.inputs = Inputs(book1, book2, there.fee_buy, there.fee_sell)
+
+    @classmethod
+    def of(cls, leg1: LegView, leg2: LegView, fee1: Decimal, fee2: Decimal) -> LegPair:
+        return cls(Route(leg1, leg2, fee1, fee2), Route(leg2, leg1, fee2, fee1))
+
+    def shortfall(self, direction: Direction, qty: Decimal) -> str:
+        """Why `qty` cannot be filled in `direction`: the full evaluation's `reason`."""
+        route = self.there if direction is Direction.LEG1_BUY_LEG2_SELL else self.back
+        return unfilled_reason(qty, direction, vwap(route.buy.book.asks, qty), vwap(route.sell.book.bids, qty))
+
+
+def decide_checked(pair: PairConfig, book1: OrderBook, book2: OrderBook, fee1: Decimal, fee2: Decimal,
+                   at: int) -> Decision:
+    """`decide` once the inputs are known good (present, fresh, uncrossed, with fees)."""
+    decision = judge(pair, LegPair.of(LegView.of(book1), LegView.of(book2), fee1, fee2), at)
+    assert decision is not None
+    return decision
+
+
+def judge(pair: PairConfig, legs: LegPair, at: int, *, explain: bool = True) -> Decision | None:
+    """The verdict of `decide_checked` on shared legs; with `explain=False`, None instead of
+    any decision that does not pass (the listener's case for a pair with nothing open).
+
+    Cheapest test first: the best-price bound per direction, then the executable net edge
+    (shared per route and size) only for the directions the bound lets through.
+    """
+    direction = pair.direction
+    floor = pair.threshold - BOUND_SLACK
+    bound1 = legs.there.bound if direction is not Direction.LEG1_SELL_LEG2_BUY else None
+    bound2 = legs.back.bound if direction is not Direction.LEG1_BUY_LEG2_SELL else None
+    there = bound1 is not None and bound1 >= floor
+    back = bound2 is not None and bound2 >= floor
+    if not (there or back):
+        if not explain:
+            return None
+        if bound1 is None and bound2 is None:
+            return _not_passing(pair, "empty order book side", at, legs.venue)
+        best_bound = bound1 if bound2 is None or (bound1 is not None and bound1 >= bound2) else bound2
+        return _not_passing(pair, f"best-price net edge {best_bound:.4f}% below the threshold {pair.threshold}%",
+                            at, legs.venue)
+
+    qty = pair.qty
+    best: tuple[Direction, Edge] | None = None
+    if there:
+        edge = legs.there.edge(qty)
+        if edge is not None:
+            best = (Direction.LEG1_BUY_LEG2_SELL, edge)
+    if back:
+        edge = legs.back.edge(qty)
+        if edge is not None and (best is None or edge[0] > best[1][0]):
+            best = (Direction.LEG1_SELL_LEG2_BUY, edge)
+    if best is None:
+        if not explain:
+            return None
+        # Too thin for qty: say on which leg and how much there is (the full evaluation's reason).
+        first = Direction.LEG1_BUY_LEG2_SELL if there else Direction.LEG1_SELL_LEG2_BUY
+        return _not_passing(pair, legs.shortfall(first, qty), at, legs.venue, direction=first, inputs=legs.inputs)
+    chosen, (net, percent) = best
+    if percent < pair.threshold:
+        if not explain:
+            return None
+        return _not_passing(pair, f"net edge {percent:.4f}% below the threshold {pair.threshold}%", at,
+                            legs.venue, direction=chosen, net_edge=net, net_edge_percent=percent,
+                            inputs=legs.inputs)
+    return Decision(pair.id, True, "", qty, pair.threshold, at, direction=chosen, net_edge=net,
+                    net_edge_percent=percent, venue=legs.venue, inputs=legs.inputs)
 
 
 def decide(
@@ -243,54 +386,6 @@ def decide(
             return _not_passing(pair, f"no taker fee known for leg {leg}", at, conclusive=False)
     assert book1 is not None and book2 is not None and fee1 is not None and fee2 is not None
     return decide_checked(pair, book1, book2, fee1, fee2, at)
-
-
-def decide_checked(pair: PairConfig, book1: OrderBook, book2: OrderBook, fee1: Decimal, fee2: Decimal,
-                   at: int, fills: FillCache | None = None) -> Decision:
-    """`decide` once the inputs are known good (present, fresh, uncrossed, with fees).
-
-    `fills` may remember VWAP walks across the pairs of one update (the books must not
-    change while it is in use)."""
-    venue = book1.venue if book1.venue == book2.venue else "emulator"
-    bid1, ask1, bid2, ask2 = book1.best_bid, book1.best_ask, book2.best_bid, book2.best_ask
-    directions = CONCRETE_DIRECTIONS if pair.direction is Direction.AUTO else (pair.direction,)
-    floor = pair.threshold - BOUND_SLACK
-    best_bound: Decimal | None = None
-    candidates: list[Direction] = []
-    for direction in directions:
-        if direction is Direction.LEG1_BUY_LEG2_SELL:
-            bound = _bound(ask1, bid2, fee1, fee2)
-        else:
-            bound = _bound(ask2, bid1, fee2, fee1)
-        if bound is None:
-            continue
-        if best_bound is None or bound > best_bound:
-            best_bound = bound
-        if bound >= floor:
-            candidates.append(direction)
-    if best_bound is None:
-        return _not_passing(pair, "empty order book side", at, venue)
-    if not candidates:
-        return _not_passing(pair, f"best-price net edge {best_bound:.4f}% below the threshold {pair.threshold}%",
-                            at, venue)
-
-    inputs = Inputs(book1, book2, fee1, fee2)
-    best: tuple[Direction, Decimal, Decimal] | None = None
-    for direction in candidates:
-        edge = _net_edge(book1, book2, pair.qty, direction, fee1, fee2, fills)
-        if edge is not None and (best is None or edge[0] > best[1]):
-            best = (direction, edge[0], edge[1])
-    if best is None:
-        # Too thin for qty: the full evaluation says on which leg and how much there is.
-        evaluation = evaluate(book1, book2, pair.qty, candidates[0], fee1, fee2)
-        return _not_passing(pair, evaluation.reason, at, venue, direction=candidates[0], inputs=inputs,
-                            known_evaluation=evaluation)
-    direction, net, percent = best
-    if percent < pair.threshold:
-        return _not_passing(pair, f"net edge {percent:.4f}% below the threshold {pair.threshold}%", at, venue,
-                            direction=direction, net_edge=net, net_edge_percent=percent, inputs=inputs)
-    return Decision(pair.id, True, "", pair.qty, pair.threshold, at, direction=direction, net_edge=net,
-                    net_edge_percent=percent, venue=venue, inputs=inputs)
 
 
 # --------------------------------------------------------------------------- episodes (pure)
@@ -728,7 +823,8 @@ async def taker_fees(instruments: Iterable[Instrument]) -> dict[Instrument, Deci
 # --------------------------------------------------------------------------- the book listener
 
 
-Entry = tuple[PairConfig, int, int, Decimal | None, Decimal | None]  # pair, leg slots, leg fees
+Entry = tuple[PairConfig, int]  # a pair, and which of its instrument's leg pairs it trades on
+LegSlots = tuple[int, int, Decimal | None, Decimal | None]  # the legs' slots and taker fees
 
 
 @dataclass
@@ -736,7 +832,9 @@ class PairIndex:
     """instrument -> the enabled pairs using it, with the legs' taker fees.
 
     Each instrument also gets a small integer slot, so the per-update loop reads the legs'
-    books from a list instead of hashing instruments once per pair.
+    books from a list instead of hashing instruments once per pair; and the distinct leg
+    pairs (in a pair's leg order) of each instrument's pairs, so what pairs on the same legs
+    share is worked out once per update.
     """
 
     by_instrument: dict[Instrument, tuple[PairConfig, ...]] = field(default_factory=dict)
@@ -744,6 +842,7 @@ class PairIndex:
     loaded_mono: float | None = None
     slots: dict[Instrument, int] = field(default_factory=dict)
     entries: dict[Instrument, tuple[Entry, ...]] = field(default_factory=dict)
+    leg_pairs: dict[Instrument, tuple[LegSlots, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: Iterable[PairConfig], fees: Mapping[Instrument, Decimal]) -> PairIndex:
@@ -751,56 +850,23 @@ class PairIndex:
         for pair in pairs:
             for leg in dict.fromkeys(pair.legs):
                 by.setdefault(leg, []).append(pair)
-        slots = {instrument: n for n, instrument in enumerate(by)}
-        entries = {
-            instrument: tuple(
-                (p, slots[p.leg1], slots[p.leg2], fees.get(p.leg1), fees.get(p.leg2)) for p in using
+        instruments = list(by)  # by slot
+        slots = {instrument: n for n, instrument in enumerate(instruments)}
+        entries: dict[Instrument, tuple[Entry, ...]] = {}
+        leg_pairs: dict[Instrument, tuple[LegSlots, ...]] = {}
+        for instrument, using in by.items():
+            numbered: dict[tuple[int, int], int] = {}
+            for p in using:
+                numbered.setdefault((slots[p.leg1], slots[p.leg2]), len(numbered))
+            entries[instrument] = tuple((p, numbered[slots[p.leg1], slots[p.leg2]]) for p in using)
+            leg_pairs[instrument] = tuple(
+                (s1, s2, fees.get(instruments[s1]), fees.get(instruments[s2])) for s1, s2 in numbered
             )
-            for instrument, using in by.items()
-        }
-        return cls({k: tuple(v) for k, v in by.items()}, dict(fees), time.monotonic(), slots, entries)
+        return cls({k: tuple(v) for k, v in by.items()}, dict(fees), time.monotonic(), slots, entries, leg_pairs)
 
     @property
     def pairs(self) -> list[PairConfig]:
         return list({p.id: p for ps in self.by_instrument.values() for p in ps}.values())
-
-
-@dataclass(frozen=True, slots=True)
-class LegView:
-    """One leg's latest book with what every pair on it reads first, computed once per update."""
-
-    book: OrderBook
-    bid: Decimal | None
-    ask: Decimal | None
-    crossed: bool
-    received_ts: int
-
-    @classmethod
-    def of(cls, book: OrderBook) -> LegView:
-        bid, ask = book.best_bid, book.best_ask
-        return cls(book, bid, ask, bid is not None and ask is not None and bid >= ask, book.received_ts)
-
-
-def cannot_pass(pair: PairConfig, leg1: LegView | None, leg2: LegView | None, fee1: Decimal | None,
-                fee2: Decimal | None, at: int, max_age: float) -> bool:
-    """The hot path's screen: True when this update can neither make `pair` pass nor be judged
-    (a leg missing, stale, crossed or without a fee; or the best-price bound below threshold).
-    Exact: `decide` would say "not passing" (or "not conclusive") for every such case."""
-    if leg1 is None or leg2 is None or fee1 is None or fee2 is None or leg1.crossed or leg2.crossed:
-        return True
-    if at - leg1.received_ts > max_age or at - leg2.received_ts > max_age:
-        return True
-    floor = pair.threshold - BOUND_SLACK
-    direction = pair.direction
-    if direction is not Direction.LEG1_SELL_LEG2_BUY:
-        bound = _bound(leg1.ask, leg2.bid, fee1, fee2)
-        if bound is not None and bound >= floor:
-            return False
-    if direction is not Direction.LEG1_BUY_LEG2_SELL:
-        bound = _bound(leg2.ask, leg1.bid, fee2, fee1)
-        if bound is not None and bound >= floor:
-            return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -902,19 +968,17 @@ class BookListener:
         legs = self.legs
         legs[slot] = LegView.of(book)
         at = at_ms if at_ms is not None else now_ms()
-        max_age = self.max_age_ms
         states = self.local.states
-        fills: FillCache = {}  # this update's VWAP walks, shared by the pairs on the same legs
+        shared = self._leg_pairs(index.leg_pairs[instrument], at)
         out: list[Pending] = []
-        for pair, slot1, slot2, fee1, fee2 in index.entries[instrument]:
-            leg1, leg2 = legs[slot1], legs[slot2]
-            if pair.id not in states and cannot_pass(pair, leg1, leg2, fee1, fee2, at, max_age):
+        for pair, which in index.entries[instrument]:
+            on = shared[which]
+            if on is None:
+                continue  # cannot judge here (a leg unseen, stale or crossed, or no fee): the sweep will
+            # A pair with nothing open only matters if it passes: skip explaining why it does not.
+            decision = judge(pair, on, at, explain=pair.id in states)
+            if decision is None:
                 continue  # nothing open here and nothing to open: the common case, kept cheap
-            if leg1 is None or leg2 is None or fee1 is None or fee2 is None:
-                continue  # cannot judge here (a leg not seen yet, or no fee): the sweep will
-            if leg1.crossed or leg2.crossed or at - leg1.received_ts > max_age or at - leg2.received_ts > max_age:
-                continue  # nor here (a leg stale or broken): the sweep's REST fallback will
-            decision = decide_checked(pair, leg1.book, leg2.book, fee1, fee2, at, fills)
             transition = self.local.observe(decision)
             if transition.quiet:
                 if not decision.passing:
@@ -924,6 +988,27 @@ class BookListener:
                     continue
             self.synced_ms[pair.id] = at
             out.append(Pending(pair, decision, self.unreported.pop(pair.id, 0)))
+        return out
+
+    def _leg_pairs(self, wanted: tuple[LegSlots, ...], at: int) -> list[LegPair | None]:
+        """This update's view of each leg pair (None where it cannot be judged here), with the
+        routes shared between leg pairs that are the same legs in the other order."""
+        legs, max_age = self.legs, self.max_age_ms
+        routes: dict[tuple[int, int], Route] = {}
+        out: list[LegPair | None] = []
+        for slot1, slot2, fee1, fee2 in wanted:
+            leg1, leg2 = legs[slot1], legs[slot2]
+            if (leg1 is None or leg2 is None or fee1 is None or fee2 is None or leg1.crossed or leg2.crossed
+                    or at - leg1.received_ts > max_age or at - leg2.received_ts > max_age):
+                out.append(None)
+                continue
+            there = routes.get((slot1, slot2))
+            if there is None:
+                there = routes[slot1, slot2] = Route(leg1, leg2, fee1, fee2)
+            back = routes.get((slot2, slot1))
+            if back is None:
+                back = routes[slot2, slot1] = Route(leg2, leg1, fee2, fee1)
+            out.append(LegPair(there, back))
         return out
 
     async def __call__(self, book: OrderBook) -> None:

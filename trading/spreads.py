@@ -283,7 +283,7 @@ def _evaluate_one(
     sell_quote = LegQuote(sell_leg, "sell", sell_fill, fee_sell, fee_sell * sell_fill.notional)
     leg1, leg2 = (buy_quote, sell_quote) if buy_leg == 1 else (sell_quote, buy_quote)
 
-    reason = _not_executable_reason(qty, buy_quote, sell_quote)
+    reason = unfilled_reason(qty, direction, buy_fill, sell_fill)
     breakeven = breakeven_qty(asks, bids, fee_buy, fee_sell, qty_step=qty_step)
     if reason:
         return Evaluation(
@@ -328,16 +328,17 @@ def _evaluate_one(
     )
 
 
-def _not_executable_reason(qty: Decimal, buy: LegQuote, sell: LegQuote) -> str:
+def unfilled_reason(qty: Decimal, direction: Direction, buy: Fill, sell: Fill) -> str:
+    """Why `qty` cannot be traded in `direction` on these fills ("" when both fill): the
+    `Evaluation.reason`, leg 1 first. Shared with detection, which says why without evaluating."""
+    buy_leg = direction.buy_leg
+    legs = sorted(((buy_leg, buy, "asks"), (3 - buy_leg, sell, "bids")), key=lambda x: x[0])
     problems = []
-    for quote, side_name in sorted(((buy, "asks"), (sell, "bids")), key=lambda x: x[0].leg):
-        fill = quote.fill
+    for leg, fill, side_name in legs:
         if fill.qty_filled == 0:
-            problems.append(f"empty book on leg {quote.leg} ({side_name})")
+            problems.append(f"empty book on leg {leg} ({side_name})")
         elif not fill.complete:
-            problems.append(
-                f"insufficient depth on leg {quote.leg} ({side_name}): {fill.qty_filled} available of {qty}"
-            )
+            problems.append(f"insufficient depth on leg {leg} ({side_name}): {fill.qty_filled} available of {qty}")
     return "; ".join(problems)
 
 

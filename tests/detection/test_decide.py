@@ -128,13 +128,17 @@ def test_the_best_price_shortcut_never_hides_a_passing_trade(
 
 @pytest.mark.parametrize("factor", ["0.995", "0.998", "0.9985", "1.0", "1.0015", "1.002", "1.004", "1.01"])
 @pytest.mark.parametrize("threshold", ["0.01", "0.05", "0.2"])
+@pytest.mark.parametrize("direction", ["auto", "leg1_buy_leg2_sell", "leg1_sell_leg2_buy"])
 def test_the_listeners_screen_only_skips_what_cannot_pass(
-    spot: OrderBook, perp: OrderBook, factor: str, threshold: str
+    spot: OrderBook, perp: OrderBook, factor: str, threshold: str, direction: str
 ) -> None:
-    from trading.detection import LegView, cannot_pass
+    from trading.detection import LegPair, LegView, judge
 
     moved = shifted(perp, factor)
-    pair = pair_config(threshold=threshold, qty="0.2")
-    skipped = cannot_pass(pair, LegView.of(spot), LegView.of(moved), SPOT_FEE, PERP_FEE, NOW, 10_000)
-    if skipped:
-        assert not decide(pair, spot, moved, SPOT_FEE, PERP_FEE, at_ms=NOW).passing
+    pair = pair_config(threshold=threshold, qty="0.2", direction=direction)
+    screened = judge(pair, LegPair.of(LegView.of(spot), LegView.of(moved), SPOT_FEE, PERP_FEE), NOW, explain=False)
+    decision = decide(pair, spot, moved, SPOT_FEE, PERP_FEE, at_ms=NOW)
+    if screened is None:
+        assert not decision.passing
+    else:
+        assert decision.passing and screened == decision
