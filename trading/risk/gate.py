@@ -79,6 +79,7 @@ class OrderIntent:
     threshold_percent: Decimal | None = None
     client_order_id: str = ""
     checks_done: frozenset[str] = field(default_factory=frozenset)  # checks the caller already ran (books)
+    book: Any = None  # the cached book the caller decided on (an OrderBook); read again when absent
 
     @property
     def reducing(self) -> bool:
@@ -135,15 +136,20 @@ def global_limits_row() -> Any:
 
 
 def effective_limits(pair_id: str | None = None) -> Limits:
+    """The global row's limits with the pair's own on top (one query for both rows)."""
+    from django.db.models import Q
+
     from trading.risk_models import LIMIT_FIELDS, RiskLimits, limit_defaults
 
+    wanted = Q(pair__isnull=True) | Q(pair_id=pair_id) if pair_id else Q(pair__isnull=True)
+    rows = list(RiskLimits.objects.filter(wanted))
+    glob = next((r for r in rows if r.pair_id is None), None) or global_limits_row()
     defaults = limit_defaults()
-    base = global_limits_row().values()
+    base = glob.values()
     values = {k: (base[k] if base[k] is not None else defaults[k]) for k in LIMIT_FIELDS}
-    if pair_id:
-        row = RiskLimits.objects.filter(pair_id=pair_id).first()
-        if row is not None:
-            values.update({k: v for k, v in row.values().items() if v is not None})
+    own = next((r for r in rows if pair_id and r.pair_id == pair_id), None)
+    if own is not None:
+        values.update({k: v for k, v in own.values().items() if v is not None})
     return Limits(values)
 
 
@@ -162,10 +168,10 @@ class ScopeState:
     reason: str = ""
 
 
-def _state_of(scope: str) -> ScopeState:
+def _state_of(scope: str, row: Any) -> ScopeState:
+    """A scope's state from its row (None: never paused); lifts an automatic pause that ran its course."""
     from trading.risk_models import State, TradingState
 
-    row = TradingState.objects.filter(scope=scope).first()
     if row is None or row.state == State.ACTIVE:
         return ScopeState(scope, State.ACTIVE)
     if row.until is not None and row.until <= timezone.now():
@@ -178,19 +184,35 @@ def _state_of(scope: str) -> ScopeState:
 _ORDER = {"active": 0, "reducing": 1, "halted": 2}
 
 
-def trading_state(pair_id: str | None = None, exchange: str | None = None) -> ScopeState:
-    """The most restrictive of kill switch, global, pair and exchange states."""
+def scope_states(scopes: Sequence[str]) -> dict[str, ScopeState]:
+    """Each scope's own state (one query for all of them)."""
+    from trading.risk_models import TradingState
+
+    rows = {row.scope: row for row in TradingState.objects.filter(scope__in=list(scopes))}
+    return {scope: _state_of(scope, rows.get(scope)) for scope in scopes}
+
+
+def _state_scopes(pair_id: str | None, exchange: str | None) -> list[str]:
+    return [GLOBAL] + ([pair_scope(pair_id)] if pair_id else []) + ([exchange_scope(exchange)] if exchange else [])
+
+
+def _engaged_kill_switch() -> ScopeState | None:
     from trading.risk_models import KillSwitch
 
     kill = KillSwitch.objects.filter(pk=1, engaged=True).first()
-    if kill is not None:
-        return ScopeState("kill switch", "halted", kill.reason)
-    states = [_state_of(GLOBAL)]
-    if pair_id:
-        states.append(_state_of(pair_scope(pair_id)))
-    if exchange:
-        states.append(_state_of(exchange_scope(exchange)))
+    return None if kill is None else ScopeState("kill switch", "halted", kill.reason)
+
+
+def _most_restrictive(states: Sequence[ScopeState]) -> ScopeState:
     return max(states, key=lambda s: _ORDER.get(s.state, 0))
+
+
+def trading_state(pair_id: str | None = None, exchange: str | None = None) -> ScopeState:
+    """The most restrictive of kill switch, global, pair and exchange states."""
+    kill = _engaged_kill_switch()
+    if kill is not None:
+        return kill
+    return _most_restrictive(list(scope_states(_state_scopes(pair_id, exchange)).values()))
 
 
 def set_state(
@@ -291,6 +313,8 @@ def window_pnl(pair_id: str, minutes: int) -> Decimal:
 
 
 def _book_for(intent: OrderIntent) -> Any:
+    if intent.book is not None:
+        return intent.book
     from exchanges.order_books import read_book
     from exchanges.symbols import Exchange, Instrument, MarketType
 
@@ -303,38 +327,43 @@ def _mid(book: Any) -> Decimal | None:
     return (book.best_bid + book.best_ask) / 2
 
 
-def other_venue_mids(intent: OrderIntent, max_age_ms: Decimal | None) -> dict[str, Decimal]:
-    """Fresh mids of the same symbol on every other venue and market type the cache holds."""
+def venue_mids(symbol: str, max_age_ms: Decimal | None) -> dict[tuple[str, str], Decimal]:
+    """Fresh, uncrossed mids of `symbol` on every venue and market type the cache holds (one read)."""
     import json
 
     from arbsite.redis_client import get_redis
     from exchanges.order_books import OrderBook, book_key
     from exchanges.symbols import Exchange, Instrument, MarketType
 
-    instruments = [
-        Instrument(ex, intent.symbol, mt)
-        for ex in Exchange
-        for mt in MarketType
-        if not (ex.value == intent.exchange and mt.value == intent.type)
-    ]
+    instruments = [Instrument(ex, symbol, mt) for ex in Exchange for mt in MarketType]
     try:
         raws = get_redis().mget([book_key(i) for i in instruments])
     except Exception:  # noqa: BLE001 - no cache: no comparison, the book check already failed
         return {}
-    out: dict[str, Decimal] = {}
+    out: dict[tuple[str, str], Decimal] = {}
     for inst, raw in zip(instruments, raws, strict=True):
         if not raw:
             continue
         try:
-            book = OrderBook.from_contract(json.loads(raw))
+            data = json.loads(raw)
+            # Only the top of the book matters here: skip turning the depth into decimals.
+            book = OrderBook.from_contract({**data, "bids": data.get("bids", [])[:1], "asks": data.get("asks", [])[:1]})
         except (ValueError, KeyError, TypeError):
             continue
         if max_age_ms is not None and book.age_ms() > max_age_ms:
             continue
         mid = _mid(book)
         if mid is not None and not book.is_crossed:
-            out[f"{inst.exchange.value} {inst.type.value}"] = mid
+            out[(inst.exchange.value, inst.type.value)] = mid
     return out
+
+
+def other_venue_mids(intent: OrderIntent, max_age_ms: Decimal | None,
+                     mids: Mapping[tuple[str, str], Decimal] | None = None) -> dict[str, Decimal]:
+    """Fresh mids of the same symbol on every other venue and market type the cache holds."""
+    mids = venue_mids(intent.symbol, max_age_ms) if mids is None else mids
+    return {f"{exchange} {kind}": mid for (exchange, kind), mid in mids.items()
+            if not (exchange == intent.exchange and kind == intent.type)}
 
 
 # --------------------------------------------------------------------------- the gate
@@ -358,10 +387,60 @@ def _reject(intent: OrderIntent, rejection: Rejection) -> RiskRejected:
     return error
 
 
-def _market_checks(intent: OrderIntent, limits: Limits) -> list[Rejection | None]:
+class _Reads:
+    """What one gate call reads once for all of its intents: limits, states, breakers, mids, PnL."""
+
+    def __init__(self, intents: Sequence[OrderIntent]) -> None:
+        self.intents = intents
+        self._limits: dict[str | None, Limits] = {}
+        self._states: dict[str, ScopeState] | None = None
+        self._kill: ScopeState | None = None
+        self._blocked: dict[str, str] | None = None
+        self._mids: dict[tuple[str, Decimal | None], dict[tuple[str, str], Decimal]] = {}
+        self._window: dict[tuple[str, int], Decimal] = {}
+
+    def limits(self, pair_id: str | None) -> Limits:
+        if pair_id not in self._limits:
+            self._limits[pair_id] = effective_limits(pair_id)
+        return self._limits[pair_id]
+
+    def state(self, pair_id: str | None, exchange: str) -> ScopeState:
+        if self._states is None:
+            self._kill = _engaged_kill_switch()
+            scopes = sorted({s for i in self.intents for s in _state_scopes(i.pair_id, i.exchange)})
+            self._states = {} if self._kill is not None else scope_states(scopes)
+        if self._kill is not None:
+            return self._kill
+        return _most_restrictive([self._states[s] for s in _state_scopes(pair_id, exchange)])
+
+    def breaker(self, scope: str) -> str | None:
+        if self._blocked is None:
+            from trading.risk import breaker
+
+            scopes = sorted({s for i in self.intents if not i.reducing for s in _breaker_scopes(i)})
+            self._blocked = breaker.blocking(scopes)
+        return self._blocked.get(scope)
+
+    def mids(self, symbol: str, max_age_ms: Decimal | None) -> dict[tuple[str, str], Decimal]:
+        if (symbol, max_age_ms) not in self._mids:
+            self._mids[(symbol, max_age_ms)] = venue_mids(symbol, max_age_ms)
+        return self._mids[(symbol, max_age_ms)]
+
+    def window_pnl(self, pair_id: str, minutes: int) -> Decimal:
+        if (pair_id, minutes) not in self._window:
+            self._window[(pair_id, minutes)] = window_pnl(pair_id, minutes)
+        return self._window[(pair_id, minutes)]
+
+
+def _breaker_scopes(intent: OrderIntent) -> list[str]:
+    return [exchange_scope(intent.exchange)] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
+
+
+def _market_checks(intent: OrderIntent, limits: Limits, reads: _Reads | None = None) -> list[Rejection | None]:
     """Checks that read the market: books, slippage, spread, deviation, abnormal move."""
     from trading.risk import prices
 
+    reads = reads or _Reads([intent])
     out: list[Rejection | None] = []
     max_age_ms = limits.max_book_age_seconds * 1000 if limits.max_book_age_seconds is not None else None
     book = _book_for(intent)
@@ -377,7 +456,7 @@ def _market_checks(intent: OrderIntent, limits: Limits) -> list[Rejection | None
     mid = _mid(book)
     if mid is not None:
         out.append(checks.price_deviation(f"{intent.exchange} {intent.type}", mid,
-                                          other_venue_mids(intent, max_age_ms),
+                                          other_venue_mids(intent, max_age_ms, reads.mids(intent.symbol, max_age_ms)),
                                           limits.max_price_deviation_percent))
         samples = prices.samples(intent.exchange, intent.type, intent.symbol, extra=(book.received_ts, mid))
         out.append(checks.abnormal_move(samples, checks_now_ms(), limits.abnormal_move_window_seconds,
@@ -391,18 +470,16 @@ def checks_now_ms() -> int:
     return now_ms()
 
 
-def _state_checks(intent: OrderIntent) -> Rejection | None:
-    from trading.risk import breaker
-
-    state = trading_state(intent.pair_id, intent.exchange)
+def _state_checks(intent: OrderIntent, reads: _Reads | None = None) -> Rejection | None:
+    reads = reads or _Reads([intent])
+    state = reads.state(intent.pair_id, intent.exchange)
     rejection = checks.trading_state(state.state, reducing=intent.reducing, scope=state.scope, reason=state.reason)
     if rejection is not None:
         return rejection
     if intent.reducing:
         return None
-    scopes = [exchange_scope(intent.exchange)] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
-    for scope in scopes:
-        blocked = breaker.blocks(scope)
+    for scope in _breaker_scopes(intent):
+        blocked = reads.breaker(scope)
         if blocked is not None:
             return Rejection(Check.BREAKER, blocked)
     return None
@@ -445,12 +522,16 @@ def _balance_check(intent: OrderIntent) -> Rejection | None:
 
 
 def check_orders(intents: Sequence[OrderIntent]) -> None:
-    """Pass every intent or raise `RiskRejected` with the first reason; reserves exposure on success."""
+    """Pass every intent or raise `RiskRejected` with the first reason; reserves exposure on success.
+
+    What every intent needs (limits, states, breakers, other venues' mids) is read once per call.
+    """
     if not intents:
         return
     # Balances of one venue are shared by the orders going to it in this batch.
     spent: dict[tuple[str, str], Decimal] = {}
     read: dict[str, Mapping[str, Decimal] | None] = {}
+    reads = _Reads(intents)
     for n, intent in enumerate(intents):
         if intent.balances is None:
             if intent.exchange not in read:
@@ -460,18 +541,18 @@ def check_orders(intents: Sequence[OrderIntent]) -> None:
         if intent.qty <= 0 or intent.executable_price <= 0 or intent.expected_price <= 0:
             raise _reject(intent, Rejection(Check.BAD_INTENT, f"invalid order for {intent.label}: "
                                             f"qty {intent.qty}, price {intent.executable_price}"))
-        rejection = _state_checks(intent)
+        rejection = _state_checks(intent, reads)
         if rejection is not None:
             raise _reject(intent, rejection)
-        limits = effective_limits(intent.pair_id)
-        rejection = checks.first(_market_checks(intent, limits))
+        limits = reads.limits(intent.pair_id)
+        rejection = checks.first(_market_checks(intent, limits, reads))
         if rejection is None:
             rejection = _balance_check(_minus_spent(intent, spent))
         if rejection is not None:
             raise _reject(intent, rejection)
     try:
         with transaction.atomic():
-            _reserve(intents)
+            _reserve(intents, reads)
     except _Refused as refused:
         raise _reject(refused.intent, refused.rejection) from None
 
@@ -512,10 +593,47 @@ def _already_reserved(intents: Sequence[OrderIntent]) -> set[str]:
     return set(RiskReservation.objects.filter(client_order_id__in=ids).values_list("client_order_id", flat=True))
 
 
-def _reserve(intents: Sequence[OrderIntent]) -> None:
+def _locked_usage(scopes: Sequence[str], day: date) -> dict[str, Any]:
+    """Today's usage rows of `scopes`, locked (created first when the day is new)."""
+    from trading.risk_models import DailyUsage
+
+    def locked() -> dict[str, Any]:
+        return {row.scope: row for row in DailyUsage.objects.select_for_update()
+                .filter(day=day, scope__in=list(scopes)).order_by("scope")}
+
+    rows = locked()
+    if len(rows) < len(scopes):
+        for scope in scopes:
+            if scope not in rows:
+                DailyUsage.objects.get_or_create(day=day, scope=scope)
+        rows = locked()
+    return rows
+
+
+def _locked_positions(intents: Sequence[OrderIntent]) -> dict[tuple[str, str], Any]:
+    """Every venue's position row of the assets involved, locked (the net range spans them all)."""
+    from trading.risk_models import RiskPosition
+
+    assets = sorted({i.base for i in intents})
+
+    def locked() -> dict[tuple[str, str], Any]:
+        return {(p.exchange, p.asset): p for p in RiskPosition.objects.select_for_update()
+                .filter(asset__in=assets).order_by("asset", "exchange")}
+
+    rows = locked()
+    missing = sorted({(i.exchange, i.base) for i in intents} - set(rows))
+    if missing:
+        for exchange, asset in missing:
+            RiskPosition.objects.get_or_create(exchange=exchange, asset=asset)
+        rows = locked()
+    return rows
+
+
+def _reserve(intents: Sequence[OrderIntent], reads: _Reads | None = None) -> None:
     """Limits that count: checked with the rows locked, then reserved for the full quantity."""
     from trading.risk_models import RiskReservation
 
+    reads = reads or _Reads(intents)
     day = utc_today()
     # A rerun of the same orders (same client ids) passed and reserved before: not again.
     done = _already_reserved(intents)
@@ -523,16 +641,8 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
     if not intents:
         return
     # Lock in a fixed order (usage by scope, then positions by key) so batches never deadlock.
-    scopes = sorted({GLOBAL, *(pair_scope(i.pair_id) for i in intents if i.pair_id)})
-    usage = {scope: _usage(scope, day, lock=True) for scope in scopes}
-    # Every venue's row of the assets involved: the net range spans them all.
-    from trading.risk_models import RiskPosition
-
-    for exchange, asset in sorted({(i.exchange, i.base) for i in intents}):
-        RiskPosition.objects.get_or_create(exchange=exchange, asset=asset)
-    assets = sorted({i.base for i in intents})
-    positions = {(p.exchange, p.asset): p for p in RiskPosition.objects.select_for_update()
-                 .filter(asset__in=assets).order_by("asset", "exchange")}
+    usage = _locked_usage(sorted({GLOBAL, *(pair_scope(i.pair_id) for i in intents if i.pair_id)}), day)
+    positions = _locked_positions(intents)
     nets: dict[str, list[Decimal]] = {}
     for p in positions.values():
         low, high = position_range(p)
@@ -541,8 +651,9 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
         net[1] += high
     added: dict[str, Decimal] = {}
     counted: dict[str, int] = {}
+    reservations = []
     for intent in intents:
-        limits = effective_limits(intent.pair_id)
+        limits = reads.limits(intent.pair_id)
         pos = positions[(intent.exchange, intent.base)]
         rejections: list[Rejection | None] = [
             checks.position(Check.VENUE_POSITION, f"{intent.exchange} {intent.base}", *position_range(pos),
@@ -552,7 +663,7 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
                             intent.executable_price, limits.max_net_position_notional),
         ]
         if not intent.reducing:
-            glob = effective_limits(None)
+            glob = reads.limits(None)
             rejections += [
                 checks.order_notional(intent.qty, intent.executable_price, limits.max_order_notional),
                 checks.daily_loss(usage[GLOBAL].realised_pnl, glob.max_daily_loss),
@@ -565,8 +676,8 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
                     checks.daily_loss(usage[ps].realised_pnl, limits.max_daily_loss, scope=intent.pair_id),
                     checks.daily_notional(usage[ps].notional + added.get(ps, ZERO), intent.notional,
                                           limits.max_daily_notional, scope=intent.pair_id),
-                    checks.pnl_window(window_pnl(intent.pair_id, limits.pnl_window_minutes), limits.pnl_window_floor,
-                                      limits.pnl_window_minutes, scope=intent.pair_id),
+                    checks.pnl_window(reads.window_pnl(intent.pair_id, limits.pnl_window_minutes),
+                                      limits.pnl_window_floor, limits.pnl_window_minutes, scope=intent.pair_id),
                 ]
                 if intent.side == "buy" and intent.purpose == Purpose.OPEN:
                     rejections.append(_capital_check(intent))
@@ -582,14 +693,16 @@ def _reserve(intents: Sequence[OrderIntent]) -> None:
             counted[scope] = counted.get(scope, 0) + 1
         # Every reservation is a row (an anonymous id when the caller gave none), so an order that
         # never reports is released by the expiry sweep instead of holding its limit forever.
-        RiskReservation.objects.create(
+        reservations.append(RiskReservation(
             client_order_id=intent.client_order_id or f"{ANON_PREFIX}{uuid.uuid4().hex[:24]}",
             exchange=intent.exchange, asset=intent.base,
             signed_qty=intent.signed_qty, notional=ZERO if intent.reducing else intent.notional,
             pair_id=intent.pair_id or "", plan_id=intent.plan_id or "", purpose=str(intent.purpose),
-        )
-    for pos in positions.values():
-        pos.save(update_fields=["pending_long", "pending_short", "updated_at"])
+        ))
+    RiskReservation.objects.bulk_create(reservations)
+    touched = {(i.exchange, i.base) for i in intents}
+    for k in sorted(touched):
+        positions[k].save(update_fields=["pending_long", "pending_short", "updated_at"])
     for scope, n in counted.items():
         type(usage[scope]).objects.filter(pk=usage[scope].pk).update(
             notional=F("notional") + added.get(scope, ZERO), orders=F("orders") + n
