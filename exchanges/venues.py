@@ -676,23 +676,41 @@ async def gather_list(*aws: Awaitable[T], return_exceptions: bool = False) -> li
     return list(await asyncio.gather(*aws, return_exceptions=return_exceptions))
 
 
-class VenueLoop:
-    """A private event loop and the venues opened on it, for synchronous code that talks to venues.
+class KeptVenues(Protocol):
+    """Venues that outlive one runner (`exchanges.sessions.VenueSession`)."""
 
-    Database work stays synchronous; venue I/O runs with `run(...)` between database steps, so the
-    ORM never runs inside a loop. Execution and TWAP slice runners both build on it.
+    def run(self, awaitable: Awaitable[T], timeout: float | None = None) -> T: ...
+
+    def venue(self, exchange: Exchange | str) -> Any: ...
+
+    async def recent_balance(self, venue: Any) -> dict[str, Decimal]: ...
+
+
+class VenueLoop:
+    """Venue I/O for synchronous code: database work stays synchronous, venue calls run with `run(...)`.
+
+    With a `session` (the worker's kept venues) calls run on the session's loop and venues stay open
+    after `close()`; without one, a private loop and venues opened by `factory` for this runner alone
+    (tests hand in their own venues that way). Execution and TWAP slice runners both build on it.
     """
 
-    def __init__(self, factory: VenueFactory) -> None:
+    def __init__(self, factory: VenueFactory, session: KeptVenues | None = None) -> None:
         self.factory = factory
-        self.loop = asyncio.new_event_loop()
+        self.session = session
+        self.loop = asyncio.new_event_loop() if session is None else None
         self.venues: dict[Exchange, Venue] = {}
 
     def run(self, awaitable: Awaitable[T]) -> T:
+        if self.session is not None:
+            return self.session.run(awaitable)
+        assert self.loop is not None
         return self.loop.run_until_complete(awaitable)
 
     def venue(self, exchange: Exchange) -> Venue:
         if exchange not in self.venues:
+            if self.session is not None:
+                self.venues[exchange] = self.session.venue(exchange)
+                return self.venues[exchange]
 
             async def make() -> Venue:
                 return self.factory(exchange)
@@ -700,7 +718,28 @@ class VenueLoop:
             self.venues[exchange] = self.run(make())
         return self.venues[exchange]
 
+    async def book(self, instrument: Instrument) -> OrderBook | None:
+        """The cached book; a kept session reads it over its loop's pooled Redis connection."""
+        if self.session is not None:
+            from arbsite.redis_client import loop_redis
+
+            return await aread_book(instrument, loop_redis())
+        return await aread_book(instrument)
+
+    async def balance(self, exchange: Exchange) -> dict[str, Decimal]:
+        """Free balances for the risk gate (open the venue with `venue()` first, off the loop).
+
+        A kept venue answers with the account's standing reading when no order went out since and
+        it is young enough (see `exchanges.balances`); otherwise, and without a session, a REST read.
+        """
+        venue = self.venues[exchange]
+        if self.session is not None:
+            return await self.session.recent_balance(venue)
+        return await venue.fetch_balance()
+
     def close(self) -> None:
+        if self.loop is None:
+            return  # kept venues stay open for the next runner
         try:
             if self.venues:
                 self.run(gather_list(*(v.close() for v in self.venues.values()), return_exceptions=True))

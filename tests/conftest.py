@@ -42,6 +42,9 @@ def _clean_redis_namespace() -> Iterator[None]:
     for k in client.scan_iter(match=pattern, count=500):
         client.delete(k)
     yield
+    from exchanges.sessions import close_shared_session
+
+    close_shared_session()  # kept venues point at this test's emulator and keys: not the next test's
 
 
 @pytest.fixture

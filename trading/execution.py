@@ -49,9 +49,11 @@ from arbsite.errors import (
     UpstreamError,
     ValidationFailed,
 )
-from exchanges.order_books import OrderBook, aread_book, now_ms
+from exchanges.order_books import OrderBook, now_ms
+from exchanges.sessions import shared_session
 from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
 from exchanges.venues import (
+    KeptVenues,
     MarketRules,
     OrderResult,
     OrderStatus,
@@ -63,6 +65,7 @@ from exchanges.venues import (
     gather_list,
     venue_for,
 )
+from exchanges.venues import venue_for as exchanges_venue_for
 from trading import spreads
 from trading.execution_models import (
     ACTIVE_STATES,
@@ -85,6 +88,8 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 T = TypeVar("T")
 
+# No final answer from the venue yet: looked up by client order id before anything else is decided.
+UNSETTLED_ORDER_STATES = (OrderState.NEW, OrderState.SENDING, OrderState.OPEN)
 _PURPOSE_CODE = {OrderPurpose.ENTRY: "e", OrderPurpose.COMPLETE: "c", OrderPurpose.FLATTEN: "f"}
 _RISK_PURPOSE = {
     OrderPurpose.ENTRY: risk.Purpose.OPEN,
@@ -114,6 +119,7 @@ class Policy:
     leg_risk_seconds: float
     lease_seconds: float
     max_book_age_ms: float
+    reconcile_attempts: int
 
     @classmethod
     def from_settings(cls) -> Policy:
@@ -126,6 +132,7 @@ class Policy:
             leg_risk_seconds=float(getattr(settings, "LEG_RISK_MAX_SECONDS", 30.0)),
             lease_seconds=float(getattr(settings, "EXECUTION_LEASE_SECONDS", 180.0)),
             max_book_age_ms=float(getattr(settings, "MARKETDATA_STALE_SECONDS", 10.0)) * 1000,
+            reconcile_attempts=int(getattr(settings, "EXECUTION_RECONCILE_ATTEMPTS", 3)),
         )
 
 
@@ -241,8 +248,9 @@ def _signed(side: Side | str, qty: Decimal) -> Decimal:
 class _Runner(VenueLoop):
     """One claimed execution, driven to a terminal state (or left active for a rerun)."""
 
-    def __init__(self, execution: Execution, factory: VenueFactory, policy: Policy) -> None:
-        super().__init__(factory)
+    def __init__(self, execution: Execution, factory: VenueFactory, policy: Policy,
+                 session: KeptVenues | None = None) -> None:
+        super().__init__(factory, session)
         self.ex = execution
         self.policy = policy
 
@@ -296,7 +304,7 @@ class _Runner(VenueLoop):
 
         async def gather() -> tuple[MarketRules, MarketRules, OrderBook | None, OrderBook | None]:
             r1, r2, b1, b2 = await asyncio.wait_for(
-                asyncio.gather(v1.rules(inst1), v2.rules(inst2), aread_book(inst1), aread_book(inst2)),
+                asyncio.gather(v1.rules(inst1), v2.rules(inst2), self.book(inst1), self.book(inst2)),
                 timeout=self.policy.leg_timeout,
             )
             return r1, r2, b1, b2
@@ -326,7 +334,7 @@ class _Runner(VenueLoop):
             check_minimums(rules, qty, limit)
             legs.append(LegPlan(leg, inst, side, qty, quote.fill.avg_price, limit, rules))
         # The one gate: every check (books, spread, slippage, limits, balances) and the reservation.
-        balances = self.run(_gather(v1.fetch_balance(), v2.fetch_balance()))
+        balances = self.run(_gather(self.balance(inst1.exchange), self.balance(inst2.exchange)))
         books = {1: book1, 2: book2}
         intents = []
         for plan, balance in zip(legs, balances, strict=True):
@@ -338,7 +346,7 @@ class _Runner(VenueLoop):
                 expected_price=top or plan.expected_price, executable_price=plan.expected_price,
                 pair_id=pair.id, purpose=risk.Purpose.OPEN, balances=balance, fee_rate=plan.rules.taker_fee,
                 net_edge_percent=evaluation.net_edge_percent, threshold_percent=pair.threshold,
-                client_order_id=client_order_id(self.ex, plan.leg, OrderPurpose.ENTRY, 0),
+                client_order_id=client_order_id(self.ex, plan.leg, OrderPurpose.ENTRY, 0), book=book,
             ))
         risk.check_orders(intents)
         self.ex.direction = evaluation.direction.value
@@ -348,36 +356,38 @@ class _Runner(VenueLoop):
         self.ex.expected_net_edge = evaluation.net_edge
         self.ex.expected_net_edge_percent = evaluation.net_edge_percent
         self.ex.paper = bool(v1.paper or v2.paper)
-        self.ex.save(
-            update_fields=[
-                "direction",
-                "qty",
-                "expected_buy_price",
-                "expected_sell_price",
-                "expected_net_edge",
-                "expected_net_edge_percent",
-                "paper",
-                "updated_at",
-            ]
-        )
         return Plan(evaluation, (legs[0], legs[1]))
+
+    def _save_plan(self) -> None:
+        """What the re-validation decided (direction, size, expected prices), saved with the orders."""
+        self.ex.save(update_fields=["direction", "qty", "expected_buy_price", "expected_sell_price",
+                                    "expected_net_edge", "expected_net_edge_percent", "paper", "updated_at"])
 
     # -- 3. persist, then send
     def persist_entries(self, plan: Plan) -> list[ExecutionOrder]:
+        """The plan and both entry orders in one commit, marked as sending: they go out right after it.
+
+        A crash between this commit and the venue's answer leaves them `sending`: a rerun looks each
+        one up by client id (found: recorded; not found: sent again under the same id).
+        """
         with transaction.atomic():
+            self._save_plan()
             return [
                 self._new_order(
-                    p.leg, OrderPurpose.ENTRY, 0, p.instrument, p.side, p.qty, OrderType.LIMIT, p.limit_price
+                    p.leg, OrderPurpose.ENTRY, 0, p.instrument, p.side, p.qty, OrderType.LIMIT, p.limit_price,
+                    state=OrderState.SENDING,
                 )
                 for p in plan.legs
             ]
 
     def reprice(self, entries: list[ExecutionOrder], plan: Plan) -> None:
         by_leg = {p.leg: p for p in plan.legs}
-        for order in entries:
-            p = by_leg[order.leg]
-            order.side, order.qty, order.price, order.state = p.side.value, p.qty, p.limit_price, OrderState.NEW
-            order.save(update_fields=["side", "qty", "price", "state", "updated_at"])
+        with transaction.atomic():
+            self._save_plan()
+            for order in entries:
+                p = by_leg[order.leg]
+                order.side, order.qty, order.price, order.state = p.side.value, p.qty, p.limit_price, OrderState.NEW
+                order.save(update_fields=["side", "qty", "price", "state", "updated_at"])
 
     def _new_order(
         self,
@@ -389,6 +399,7 @@ class _Runner(VenueLoop):
         qty: Decimal,
         order_type: OrderType,
         price: Decimal | None,
+        state: OrderState = OrderState.NEW,
     ) -> ExecutionOrder:
         return ExecutionOrder.objects.create(
             execution=self.ex,
@@ -404,13 +415,18 @@ class _Runner(VenueLoop):
             qty=qty,
             price=price,
             paper=self.venue(instrument.exchange).paper,
+            state=state,
         )
 
     def send(self, orders: Sequence[ExecutionOrder]) -> None:
         """Send `orders` concurrently (each with a timeout) and record what came back."""
-        ExecutionOrder.objects.filter(pk__in=[o.pk for o in orders], state=OrderState.NEW).update(
-            state=OrderState.SENDING
-        )
+        new = [o for o in orders if o.state == OrderState.NEW]
+        if new:
+            ExecutionOrder.objects.filter(pk__in=[o.pk for o in new], state=OrderState.NEW).update(
+                state=OrderState.SENDING
+            )
+        for order in new:
+            order.state = OrderState.SENDING  # an answer lost on the way is an unknown outcome, not a rejection
 
         async def one(order: ExecutionOrder) -> OrderResult | ApiError:
             inst = _instrument(self.ex, order.leg)
@@ -448,7 +464,7 @@ class _Runner(VenueLoop):
 
     def refresh(self, orders: Sequence[ExecutionOrder], *, missing_means_unsent: bool) -> None:
         """Look unsettled orders up by client id; cancel any still working; record them."""
-        pending = [o for o in orders if o.state in (OrderState.NEW, OrderState.SENDING, OrderState.OPEN)]
+        pending = [o for o in orders if o.state in UNSETTLED_ORDER_STATES]
         for order in pending:
             self.venue(Exchange(order.exchange))
 
@@ -519,10 +535,11 @@ class _Runner(VenueLoop):
         return e1, e2
 
     def settle(self) -> None:
+        unknown = self._reconcile_unsettled()
+        if unknown:
+            self._outcome_unknown(unknown)
+            return
         orders = list(self.ex.orders.all())
-        unsettled = [o for o in orders if o.state in (OrderState.NEW, OrderState.SENDING, OrderState.OPEN)]
-        if unsettled:
-            self.refresh(unsettled, missing_means_unsent=True)
         e1, e2 = self.exposure()
         if e1 + e2 != 0 or self.ex.state == ExecutionState.LEG_RISK:
             self.resolve_leg_risk()
@@ -535,6 +552,35 @@ class _Runner(VenueLoop):
             self._finish(ExecutionState.FAILED, code=code, message=message or "nothing filled")
             return
         self._finish(ExecutionState.COMPLETED)
+
+    def _reconcile_unsettled(self) -> list[ExecutionOrder]:
+        """Look up every order without a final answer, a few times; what stays unknown is returned."""
+        for attempt in range(self.policy.reconcile_attempts + 1):
+            unsettled = [o for o in self.ex.orders.all() if o.state in UNSETTLED_ORDER_STATES]
+            if not unsettled:
+                return []
+            if attempt == self.policy.reconcile_attempts:
+                return unsettled
+            if attempt:
+                time.sleep(min(2.0, 0.25 * 2**attempt))
+            self.refresh(unsettled, missing_means_unsent=True)
+        return []
+
+    def _outcome_unknown(self, orders: Sequence[ExecutionOrder]) -> None:
+        """Never complete or flatten against a guess: stay active, say so, and let the sweep look again.
+
+        The execution keeps its lease; when it expires the stale-execution sweep re-queues it and the
+        rerun reconciles by client order id before doing anything else.
+        """
+        names = ", ".join(f"leg {o.leg} {o.purpose} {o.client_order_id} ({o.exchange})" for o in orders)
+        message = (f"outcome unknown for {names}: the venue did not confirm or deny after "
+                   f"{self.policy.reconcile_attempts} lookups; reconciled again when the lease expires")
+        self.ex.error_message = message[:500]
+        Execution.objects.filter(pk=self.ex.pk).update(error_message=self.ex.error_message)
+        self._alert("critical", "EXECUTION_OUTCOME_UNKNOWN", f"{self.ex.pair_key} execution {self.ex.id}: {message}")
+        logger.error("execution outcome unknown", extra={"event": "execution_outcome_unknown",
+                                                         "pairId": self.ex.pair_key,
+                                                         "detail": {"executionId": self.ex.id}})
 
     def resolve_leg_risk(self) -> None:
         ex = self.ex
@@ -567,6 +613,10 @@ class _Runner(VenueLoop):
                 break
             self.send([order])
             order.refresh_from_db()
+            if order.state in UNSETTLED_ORDER_STATES and self._reconcile_unsettled():
+                self._outcome_unknown([order])
+                return
+            order.refresh_from_db()
             self._step(
                 LegRiskAction.COMPLETE_ATTEMPT,
                 imbalance(),
@@ -595,6 +645,10 @@ class _Runner(VenueLoop):
             if order is None:
                 break
             self.send([order])
+            order.refresh_from_db()
+            if order.state in UNSETTLED_ORDER_STATES and self._reconcile_unsettled():
+                self._outcome_unknown([order])
+                return
             order.refresh_from_db()
             self._step(
                 LegRiskAction.FLATTEN_ATTEMPT,
@@ -634,7 +688,7 @@ class _Runner(VenueLoop):
                 slippage = self.policy.slippage
             else:
                 # Flatten at the book as it is now, within the (wider) flatten cap.
-                book = self.run(aread_book(inst))
+                book = self.run(self.book(inst))
                 reference = (book.best_ask if side is Side.BUY else book.best_bid) if book is not None else None
                 slippage = self.policy.flatten_slippage
             if reference is None:
@@ -650,7 +704,7 @@ class _Runner(VenueLoop):
             gate_price = reference_price or self.ex.expected_buy_price or self.ex.expected_sell_price
             if gate_price is None:
                 raise RiskRejected(f"no price to check the {purpose.value} order against")
-            balance = self.run(asyncio.wait_for(venue.fetch_balance(), timeout=self.policy.leg_timeout))
+            balance = self.run(asyncio.wait_for(self.balance(inst.exchange), timeout=self.policy.leg_timeout))
             risk.check_order(risk.OrderIntent(
                 exchange=inst.exchange.value, symbol=inst.symbol, type=inst.type.value, side=side.value, qty=qty,
                 expected_price=reference or gate_price, executable_price=gate_price, pair_id=self.ex.pair_key,
@@ -810,7 +864,10 @@ def execute(
     execution = claim(execution_id, policy.lease_seconds if lease_seconds is None else lease_seconds)
     if execution is None:
         return Execution.objects.filter(pk=execution_id).first()
-    runner = _Runner(execution, venue_factory or venue_for, policy)
+    factory = venue_factory or venue_for
+    # Production venues are kept open by the worker (connections, markets, balances); a test's own
+    # factory gets a private loop and venues opened for this run alone.
+    runner = _Runner(execution, factory, policy, shared_session() if factory is exchanges_venue_for else None)
     started = time.perf_counter()
     try:
         runner.drive()

@@ -20,13 +20,12 @@ logger = logging.getLogger("trading.tasks")
 def execute_arbitrage(execution_id: int) -> str | None:
     """Run or resume one execution; a duplicate or late delivery finds it claimed or finished."""
     from trading.execution import execute
-    from trading.execution_models import Execution
 
-    if not Execution.objects.filter(pk=execution_id).exists():
+    execution = execute(execution_id)  # claims it first: nothing else to read before the orders go out
+    if execution is None:
         logger.info("execution gone", extra={"event": "execution_gone", "detail": {"executionId": execution_id}})
         return None
-    execution = execute(execution_id)
-    return execution.state if execution is not None else None
+    return execution.state
 
 
 @shared_task(name="trading.recover_stale_executions", ignore_result=True)

@@ -49,9 +49,11 @@ from arbsite.errors import (
     UpstreamError,
     ValidationFailed,
 )
-from exchanges.order_books import OrderBook, aread_book, now_ms
+from exchanges.order_books import OrderBook, now_ms
+from exchanges.sessions import shared_session
 from exchanges.symbols import Exchange, Instrument, MarketType
 from exchanges.venues import (
+    KeptVenues,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -62,6 +64,7 @@ from exchanges.venues import (
     gather_list,
     venue_for,
 )
+from exchanges.venues import venue_for as exchanges_venue_for
 from trading import risk, spreads
 from twap import scheduler, slicing
 from twap.models import OrderState, Plan, PlanState, Slice, SliceOrder, SliceState
@@ -191,8 +194,9 @@ class LegOrder:
 
 
 class _Runner(VenueLoop):
-    def __init__(self, slice_: Slice, factory: VenueFactory, policy: Policy) -> None:
-        super().__init__(factory)
+    def __init__(self, slice_: Slice, factory: VenueFactory, policy: Policy,
+                 session: KeptVenues | None = None) -> None:
+        super().__init__(factory, session)
         self.slice = slice_
         self.plan = slice_.plan
         self.policy = policy
@@ -281,8 +285,8 @@ class _Runner(VenueLoop):
 
         async def fetch() -> list[Any]:
             return await asyncio.wait_for(
-                gather_list(venues[1].rules(insts[1]), venues[2].rules(insts[2]), aread_book(insts[1]),
-                        aread_book(insts[2])),
+                gather_list(venues[1].rules(insts[1]), venues[2].rules(insts[2]), self.book(insts[1]),
+                        self.book(insts[2])),
                 timeout=self.policy.leg_timeout,
             )
 
@@ -353,9 +357,10 @@ class _Runner(VenueLoop):
         """Both legs through the one risk gate together (all or nothing; it reserves their exposure)."""
         if not legs:
             return
-        venues = [self.venue(leg.instrument.exchange) for leg in legs]
+        for leg in legs:
+            self.venue(leg.instrument.exchange)
         try:
-            balances = self.run(asyncio.wait_for(gather_list(*(v.fetch_balance() for v in venues)),
+            balances = self.run(asyncio.wait_for(gather_list(*(self.balance(leg.instrument.exchange) for leg in legs)),
                                                  timeout=self.policy.leg_timeout))
         except (ApiError, TimeoutError) as exc:
             detail = exc.detail if isinstance(exc, ApiError) else "timed out"
@@ -371,6 +376,7 @@ class _Runner(VenueLoop):
                 balances=balance, fee_rate=rules[leg.leg].taker_fee,
                 client_order_id=client_order_id(self.plan, self.slice, leg.leg),
                 checks_done=frozenset({"book"}),  # fresh and uncrossed: checked just above
+                book=book,
             ))
         try:
             risk.check_orders(intents)
@@ -551,7 +557,10 @@ def execute_slice(slice_id: int, *, venue_factory: VenueFactory | None = None) -
     slice_ = claim(slice_id)
     if slice_ is None:
         return Slice.objects.filter(pk=slice_id).first()
-    runner = _Runner(slice_, venue_factory or venue_for, Policy.from_settings())
+    factory = venue_factory or venue_for
+    # Production venues are kept open by the worker; a test's own factory gets a private loop.
+    runner = _Runner(slice_, factory, Policy.from_settings(),
+                     shared_session() if factory is exchanges_venue_for else None)
     try:
         runner.drive()
     except SliceInterrupted as exc:

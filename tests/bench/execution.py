@@ -4,9 +4,9 @@ Real processes, as in production: the venue emulator (`python -m tests.venue`, i
 and event loop) and a Celery execution worker (`-Q execution -c 1 --prefetch-multiplier 1`, as in
 the Procfile) with trading keys for the emulator's test accounts, so every order goes through
 `LiveVenue` -> ccxt -> signed HTTP. This process plays the detector: it writes both books to
-Redis (the emulator's own recorded books, deep: 1000 Binance / 200 Bybit levels, with a fresh
-receive time), takes the detection moment (`time.time_ns()`) and calls what the detector calls,
-`trading.execution.request_auto_execution` (execution row, then the Celery message on commit).
+Redis (the emulator's own recorded books, kept to `ORDER_BOOK_DEPTH` levels as the market-data
+process stores them, with a fresh receive time), takes the detection moment (`time.time_ns()`)
+and calls what the detector calls, `trading.execution.request_auto_execution` (execution row, then the Celery message on commit).
 The emulator stamps each order-create request with `time.time_ns()` when its handler receives it
 (before auth or matching); both clocks are the same machine's wall clock.
 
@@ -124,7 +124,7 @@ def _control(venue_url: str, what: str, since: int) -> list[dict[str, Any]]:
 
 
 async def _emulator_books() -> list[Any]:
-    """Both legs' books as the emulator serves them (deep), to be written with fresh times."""
+    """Both legs' books as the emulator serves them, at the depth market data keeps (`ORDER_BOOK_DEPTH`)."""
     from exchanges.connectivity import async_client
     from exchanges.order_books import OrderBook
     from exchanges.symbols import Exchange, MarketType
@@ -142,7 +142,7 @@ async def _emulator_books() -> list[Any]:
             [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in raw["bids"]],
             [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in raw["asks"]],
             ts=int(time.time() * 1000), source="emulator",
-        ))
+        ).trimmed())
     return books
 
 

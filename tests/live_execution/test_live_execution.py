@@ -9,86 +9,25 @@ emulator's arrival log and account state, not the engine's own records.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from exchanges.connectivity import async_client
-from exchanges.order_books import OrderBook, write_book
-from exchanges.symbols import Exchange, Instrument, MarketType
+from exchanges.symbols import Exchange, Instrument
 from exchanges.venues import LiveVenue, OrderResult, OrderType, Side
+from tests.live_execution.conftest import QTY
 from tests.trading_execution.conftest import EventRecorder
 from tests.venue.server import VenueEmulator
-from tests.venue.trading import TEST_ACCOUNTS
 from trading.execution import client_order_id, create_execution, execute, net_exposure
 from trading.execution_models import ExecutionOrder, ExecutionState, LegRiskAction, OrderPurpose, OrderState
 
 pytest_plugins = ["tests.venue.fixtures"]
 pytestmark = [pytest.mark.django_db, pytest.mark.emulator, pytest.mark.recorded]
 
-BYBIT_LINEAR_BTC = Instrument(Exchange.BYBIT, "BTCUSDT", MarketType.LINEAR)
-BINANCE_SPOT_BTC = Instrument(Exchange.BINANCE, "BTCUSDT", MarketType.SPOT)
-QTY = Decimal("0.01")
-
 
 class SimulatedCrash(BaseException):
     """Stands in for the worker process dying (SIGKILL): nothing after it runs."""
-
-
-async def _fetch_books() -> list[OrderBook]:
-    """The emulator's books over REST, as OrderBooks with a fresh receive time."""
-    books = []
-    for instrument, unified, limit in ((BYBIT_LINEAR_BTC, "BTC/USDT:USDT", 50), (BINANCE_SPOT_BTC, "BTC/USDT", 50)):
-        client = async_client(instrument.exchange)
-        try:
-            raw = await client.fetch_order_book(unified, limit)
-        finally:
-            await client.close()
-        bids = [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in raw["bids"]]
-        asks = [(Decimal(repr(p)), Decimal(repr(q))) for p, q, *_ in raw["asks"]]
-        books.append(OrderBook(instrument.exchange, instrument.symbol, instrument.type, bids, asks,
-                               ts=int(time.time() * 1000), source="emulator"))
-    return books
-
-
-@pytest.fixture
-def emulator(venue_factory: Callable[..., VenueEmulator], monkeypatch: pytest.MonkeyPatch,
-             settings: Any) -> Iterator[VenueEmulator]:
-    """A trading emulator, live keys for Binance and Bybit, and its books in Redis."""
-    import asyncio
-
-    emulator = venue_factory()
-    for name in ("OKX", "BITGET"):
-        monkeypatch.delenv(f"{name}_API_KEY", raising=False)
-        monkeypatch.delenv(f"{name}_API_SECRET", raising=False)
-    for exchange, accounts in TEST_ACCOUNTS.items():
-        api_key, secret = next(iter(accounts.items()))
-        monkeypatch.setenv(f"{exchange.upper()}_API_KEY", api_key)
-        monkeypatch.setenv(f"{exchange.upper()}_API_SECRET", secret)
-    for book in asyncio.run(_fetch_books()):
-        write_book(book)
-    yield emulator
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> EventRecorder:
-    recorder = EventRecorder()
-    monkeypatch.setattr("trading.execution._publish", recorder)
-    return recorder
-
-
-@pytest.fixture
-def pair(db: Any) -> Any:
-    from trading.models import Pair
-
-    return Pair.objects.create(
-        id="bybit_binance_btc", leg1_exchange="bybit", leg1_symbol="BTCUSDT", leg1_type="linear",
-        leg2_exchange="binance", leg2_symbol="BTCUSDT", leg2_type="spot", threshold=Decimal("0.1"),
-        qty=QTY, total_amount=Decimal("100000"), direction="auto", enabled=True,
-    )
 
 
 def entry_ids(execution: Any) -> tuple[str, str]:

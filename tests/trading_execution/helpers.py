@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from arbsite.errors import UpstreamError
+from arbsite.errors import ExchangeUnavailable, UpstreamError
 from exchanges import connectivity
 from exchanges.order_books import OrderBook, write_book
 from exchanges.symbols import Exchange, Instrument, MarketType
@@ -109,10 +109,15 @@ class SimulatedCrash(BaseException):
 
 
 class StubVenue:
-    """Wraps a real PaperVenue; hooks let a test fail or crash around `create_order`."""
+    """Wraps a real PaperVenue; hooks let a test fail or crash around `create_order`.
+
+    `lose_answer`: the order is placed but its answer never comes back (the caller times out);
+    `lookup_fails`: looking an order up raises EXCHANGE_UNAVAILABLE (the venue cannot say).
+    """
 
     def __init__(self, exchange: Exchange, *, reject: bool = False, crash_before: Callable[[], Any] | None = None,
-                 crash_after: bool = False, before: Callable[[Instrument], None] | None = None) -> None:
+                 crash_after: bool = False, before: Callable[[Instrument], None] | None = None,
+                 lose_answer: bool = False, lookup_fails: bool = False) -> None:
         self.inner = PaperVenue(exchange)
         self.exchange = exchange
         self.paper = True
@@ -120,6 +125,8 @@ class StubVenue:
         self.crash_before = crash_before
         self.crash_after = crash_after
         self.before = before
+        self.lose_answer = lose_answer
+        self.lookup_fails = lookup_fails
         self.create_calls: list[str] = []
 
     async def rules(self, instrument: Instrument) -> Any:
@@ -146,9 +153,13 @@ class StubVenue:
                                                client_order_id=client_order_id)
         if self.crash_after:
             raise SimulatedCrash("worker killed after sending, before recording")
+        if self.lose_answer:
+            await asyncio.sleep(3600)  # placed, but the answer is lost on the way back
         return result
 
     async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
+        if self.lookup_fails:
+            raise ExchangeUnavailable(f"{self.exchange}: lookup failed (stub)")
         return await self.inner.fetch_order(instrument, client_order_id)
 
     async def cancel_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:

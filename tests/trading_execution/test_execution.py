@@ -157,6 +157,44 @@ def test_a_partial_fill_is_completed(pair: Any, books: Any, data_dir: Path) -> N
     assert execution.pnl is not None and execution.pnl > 0
 
 
+def test_a_lost_answer_is_an_unknown_outcome_never_a_rejection(pair: Any, books: Any, published: EventRecorder,
+                                                                settings: Any) -> None:
+    """The Binance entry is placed (and fills) but its answer is lost and lookups fail: no guessing.
+
+    Taking it for a rejection would "complete" the leg by buying again: double the position.
+    """
+    settings.EXECUTION_LEG_TIMEOUT_SECONDS = 0.3
+    settings.EXECUTION_RECONCILE_ATTEMPTS = 2
+    venues: dict[Exchange, StubVenue] = {}
+
+    def factory(exchange: Exchange) -> StubVenue:
+        lost = exchange is Exchange.BINANCE
+        venues[exchange] = StubVenue(exchange, lose_answer=lost, lookup_fails=lost)
+        return venues[exchange]
+
+    execution = execute(create_execution(pair).id, venue_factory=factory)
+    assert execution is not None and execution.state == ExecutionState.RUNNING  # left for the sweep
+    assert [(o.leg, o.purpose, o.state) for o in execution.orders.all()] == [
+        (1, "entry", OrderState.FILLED), (2, "entry", OrderState.SENDING)]
+    assert venues[Exchange.BINANCE].create_calls == [client_order_id(execution, 2, OrderPurpose.ENTRY, 0)]
+    unknown = [a for a in published.named("engine_alert") if a["code"] == "EXECUTION_OUTCOME_UNKNOWN"]
+    assert len(unknown) == 1 and unknown[0]["severity"] == "critical"
+    execution.refresh_from_db()
+    assert "outcome unknown" in execution.error_message and execution.orders.filter(purpose="complete").count() == 0
+
+    # The venue answers again; the sweep's rerun finds the order filled: hedged as planned, nothing re-sent.
+    healed: dict[Exchange, StubVenue] = {}
+
+    def healthy(exchange: Exchange) -> StubVenue:
+        healed[exchange] = StubVenue(exchange)
+        return healed[exchange]
+
+    resumed = execute(execution.id, venue_factory=healthy, lease_seconds=0)
+    assert resumed is not None and resumed.state == ExecutionState.COMPLETED, resumed.error_message
+    assert all(v.create_calls == [] for v in healed.values())
+    assert net_exposure()["oneSided"] == []
+
+
 def test_a_task_delivered_twice_sends_one_order_per_leg(pair: Any, books: Any) -> None:
     execution = create_execution(pair)
     first = execute(execution.id)

@@ -1,0 +1,114 @@
+"""Kept venues (`exchanges.sessions`): one ccxt client per exchange for a worker's life, balances kept warm.
+
+Against the venue emulator with the live path (signed requests): what reached the exchange is read
+from the emulator's own request log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from arbsite.errors import ExchangeUnavailable
+from exchanges.sessions import VenueSession
+from exchanges.symbols import Exchange
+from exchanges.venues import LiveVenue, OrderType, PaperVenue, Side
+from tests.live_execution.conftest import BINANCE_SPOT_BTC, BYBIT_LINEAR_BTC
+from tests.venue.server import VenueEmulator
+from trading.execution import create_execution, execute
+from trading.execution_models import ExecutionState
+
+pytestmark = [pytest.mark.django_db, pytest.mark.emulator, pytest.mark.recorded]
+
+BALANCE_PATHS = ("/api/v3/account", "/v5/account/wallet-balance")
+
+
+@pytest.fixture
+def session() -> Iterator[VenueSession]:
+    kept = VenueSession()
+    yield kept
+    kept.close()
+
+
+def balance_reads(emulator: VenueEmulator) -> int:
+    return sum(len(emulator.requests_to(path)) for path in BALANCE_PATHS)
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_a_venue_is_kept_and_reopened_when_its_keys_change(emulator: VenueEmulator, session: VenueSession,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    first = session.venue(Exchange.BINANCE)
+    assert isinstance(first.inner, LiveVenue) and not first.paper
+    assert session.venue("binance") is first  # same client, same connections, markets loaded once
+    monkeypatch.setenv("BINANCE_API_KEY", "emu-binance-rotated")
+    rotated = session.venue(Exchange.BINANCE)
+    assert rotated is not first and rotated.account != first.account
+    monkeypatch.delenv("BINANCE_API_KEY")
+    monkeypatch.delenv("BINANCE_API_SECRET")
+    paper = session.venue(Exchange.BINANCE)  # keys removed: paper from now on, never the old account
+    assert isinstance(paper.inner, PaperVenue) and paper.paper
+
+
+def test_a_standing_reading_spares_the_rest_call_until_an_order_voids_it(emulator: VenueEmulator,
+                                                                        session: VenueSession, settings: Any) -> None:
+    settings.BALANCE_REFRESH_DELAY_SECONDS = 30  # no background refresh within this test
+    venue = session.venue(Exchange.BINANCE)
+    first = session.run(session.recent_balance(venue))
+    assert first["USDT"] > 0 and balance_reads(emulator) == 1
+    again = session.run(session.recent_balance(venue))
+    assert again == first and balance_reads(emulator) == 1  # the reading stood in for a REST call
+    result = session.run(venue.create_order(BINANCE_SPOT_BTC, Side.BUY, Decimal("0.01"), order_type=OrderType.MARKET,
+                                            client_order_id="keptvenuetest1"))
+    assert result.filled == Decimal("0.01")
+    after = session.run(session.recent_balance(venue))  # voided by the order: read again
+    assert balance_reads(emulator) == 2
+    # Bought 0.01 BTC (the fee is taken in BTC) and paid USDT for it.
+    assert first["BTC"] < after["BTC"] <= first["BTC"] + Decimal("0.01") and after["USDT"] < first["USDT"]
+
+
+def test_an_order_is_followed_by_a_background_refresh(emulator: VenueEmulator, session: VenueSession,
+                                                      settings: Any) -> None:
+    settings.BALANCE_REFRESH_DELAY_SECONDS = 0.05
+    venue = session.venue(Exchange.BYBIT)
+    session.run(venue.create_order(BYBIT_LINEAR_BTC, Side.BUY, Decimal("0.01"), order_type=OrderType.MARKET,
+                                   client_order_id="keptvenuetest2"))
+    wait_until(lambda: balance_reads(emulator) >= 1)
+    reads = balance_reads(emulator)
+    session.run(session.recent_balance(venue))  # the refresh's reading stands: no further read
+    assert balance_reads(emulator) == reads
+
+
+def test_an_unreachable_venue_fails_the_balance_loudly(emulator: VenueEmulator, session: VenueSession,
+                                                       settings: Any) -> None:
+    settings.RISK_RETRY_ATTEMPTS = 1
+    venue = session.venue(Exchange.BINANCE)
+    emulator.inject("binance", "http_status", status=503, count=None)
+    with pytest.raises(ExchangeUnavailable):
+        session.run(session.recent_balance(venue))
+
+
+def test_the_second_execution_sends_without_waiting_for_a_balance_read(emulator: VenueEmulator, pair: Any,
+                                                                       published: Any, settings: Any) -> None:
+    """The production path (`execute` without a factory) keeps its venues between executions."""
+    settings.BALANCE_REFRESH_DELAY_SECONDS = 0.05
+    first = execute(create_execution(pair).id)
+    assert first is not None and first.state == ExecutionState.COMPLETED, first.error_message
+    wait_until(lambda: balance_reads(emulator) >= 4)  # both accounts: read for the gate, then refreshed
+    before = len(emulator.requests)
+    second = execute(create_execution(pair).id)
+    assert second is not None and second.state == ExecutionState.COMPLETED, second.error_message
+    # Between the two executions' orders no balance was read on the critical path: the order
+    # requests follow each other directly in the emulator's log.
+    log = [path for _, path, _ in emulator.requests[before:]]
+    assert sorted(path.rsplit("/", 2)[-1] for path in log[:2]) == ["create", "order"], log
+    assert not any(path.endswith(BALANCE_PATHS) for path in log[:2])
