@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from arbsite.redis_client import get_async_redis, get_redis, key
+from exchanges.contracts import ONE, contract_size, from_contracts
 from exchanges.symbols import Exchange, Instrument, MarketType
 
 Level = tuple[Decimal, Decimal]
@@ -160,18 +161,24 @@ class OrderBook:
         source: str = "stream",
         received_ts: int | None = None,
     ) -> OrderBook:
-        """A ccxt order book (float levels) -> OrderBook with exact decimals, top `depth` levels."""
+        """A ccxt order book (float levels) -> OrderBook with exact decimals, top `depth` levels.
+
+        Sizes leave in base units: ccxt's sizes on a contract market are contracts (OKX swaps),
+        snapped to the market's lot step and then multiplied by its contract size. Pass the
+        ccxt `market` for every contract market; without one sizes are taken as base units.
+        """
         depth = depth or settings.ORDER_BOOK_DEPTH
         precision = (market or {}).get("precision") or {}
         price_step = _quantum(precision.get("price"), precision_mode)
         amount_step = _quantum(precision.get("amount"), precision_mode)
+        size = contract_size(market)
         received = received_ts if received_ts is not None else now_ms()
         return cls(
             exchange=instrument.exchange,
             symbol=instrument.symbol,
             type=instrument.type,
-            bids=_ccxt_levels(raw.get("bids") or [], depth, price_step, amount_step),
-            asks=_ccxt_levels(raw.get("asks") or [], depth, price_step, amount_step),
+            bids=_ccxt_levels(raw.get("bids") or [], depth, price_step, amount_step, size),
+            asks=_ccxt_levels(raw.get("asks") or [], depth, price_step, amount_step, size),
             # Binance REST depth carries no time: then the book is as of when we received it.
             ts=raw.get("timestamp") or received,
             received_ts=received,
@@ -182,12 +189,15 @@ class OrderBook:
 
 
 def _ccxt_levels(rows: Iterable[Sequence[Any]], depth: int, price_step: Decimal | None,
-                 amount_step: Decimal | None) -> list[Level]:
+                 amount_step: Decimal | None, size: Decimal = ONE) -> list[Level]:
     levels: list[Level] = []
     for row in rows:
         if len(levels) >= depth:
             break
-        levels.append((to_decimal(row[0], price_step), to_decimal(row[1], amount_step)))
+        amount = to_decimal(row[1], amount_step)
+        if size != ONE:
+            amount = from_contracts(amount, size).normalize()
+        levels.append((to_decimal(row[0], price_step), amount))
     return levels
 
 

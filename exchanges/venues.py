@@ -29,6 +29,7 @@ from django.conf import settings
 from arbsite.errors import ExchangeUnavailable, InsufficientFunds, RiskRejected, ValidationFailed
 from arbsite.redis_client import get_async_redis, key
 from exchanges import connectivity
+from exchanges.contracts import ContractSizeUnknown, contract_size, from_contracts, to_contracts
 from exchanges.credentials import credentials_for, has_trading_keys
 from exchanges.order_books import OrderBook, aread_book, now_ms
 from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
@@ -149,7 +150,12 @@ class OrderResult:
 
 @dataclass(frozen=True, slots=True)
 class MarketRules:
-    """What an order must respect on one market: precision, minimums, taker fee."""
+    """What an order must respect on one market: precision, minimums, taker fee.
+
+    `min_amount` is in base units (ccxt's minimum is in contracts on contract markets and is
+    converted here); `min_notional` is in the quote currency, as ccxt's cost limits always are.
+    `contract_size` is base units per ccxt amount unit (1 except on OKX-style swaps).
+    """
 
     instrument: Instrument
     unified: str
@@ -199,18 +205,30 @@ def _dec(value: Any) -> Decimal | None:
         return None
 
 
+def market_contract_size(instrument: Instrument, market: Mapping[str, Any]) -> Decimal:
+    """The market's contract size; a contract market without one cannot be traded safely."""
+    try:
+        return contract_size(market)
+    except ContractSizeUnknown as exc:
+        raise ExchangeUnavailable(f"{instrument.exchange}: {exc}") from exc
+
+
 def rules_from_market(instrument: Instrument, market: Mapping[str, Any]) -> MarketRules:
+    """ccxt's market -> our rules, in base units (ccxt's amount minimum is in contracts)."""
     limits = market.get("limits") or {}
     taker = _dec(market.get("taker"))
     if taker is None:
         raise ExchangeUnavailable(f"{instrument.exchange}: no taker fee known for {instrument.symbol}")
+    size = market_contract_size(instrument, market)
+    min_contracts = _dec((limits.get("amount") or {}).get("min"))
     return MarketRules(
         instrument=instrument,
         unified=str(market["symbol"]),
         taker_fee=taker,
-        min_amount=_dec((limits.get("amount") or {}).get("min")),
+        min_amount=None if min_contracts is None else from_contracts(min_contracts, size),
+        # ccxt's cost is quote currency on every market (contracts x contractSize x price): no conversion.
         min_notional=_dec((limits.get("cost") or {}).get("min")),
-        contract_size=_dec(market.get("contractSize")) or Decimal(1),
+        contract_size=size,
     )
 
 
@@ -218,6 +236,10 @@ def check_minimums(rules: MarketRules, qty: Decimal, price: Decimal | None) -> N
     """Refuse before sending what the exchange would refuse (size zero, min amount, min notional)."""
     name = f"{rules.instrument.exchange} {rules.instrument.symbol}"
     if qty <= 0:
+        if rules.contract_size != 1:
+            base = split_symbol(rules.instrument.symbol)[0]
+            raise RiskRejected(f"{name}: quantity is less than one lot at the market's precision "
+                               f"(orders are in contracts of {rules.contract_size.normalize():f} {base})")
         raise RiskRejected(f"{name}: quantity rounds to zero at the market's precision")
     if rules.min_amount is not None and qty < rules.min_amount:
         raise RiskRejected(f"{name}: quantity {qty} below the minimum {rules.min_amount}")
@@ -242,13 +264,29 @@ class _CcxtMarkets:
         await self.ensure()
         return rules_from_market(instrument, connectivity.market_for(self.client.markets, instrument))
 
+    def contract_size(self, instrument: Instrument) -> Decimal:
+        """Base units per ccxt amount unit for the leg's market (markets must be loaded)."""
+        if not self.client.markets:
+            raise ExchangeUnavailable(f"{self.exchange}: markets not loaded (call rules() first)")
+        market = connectivity.market_for(self.client.markets, instrument)
+        return market_contract_size(instrument, market)
+
     def amount(self, instrument: Instrument, qty: Decimal) -> Decimal:
-        """ccxt's amount precision (truncating), as a Decimal; zero when below one step."""
+        """A base qty at ccxt's amount precision, in base units; zero when below one step.
+
+        The precision applies to what ccxt sends: contracts on contract markets. So base ->
+        contracts (toward zero), ccxt's truncation on the contract count, then back to base:
+        the result is never more than `qty`, and is exactly what `to_contracts` will send.
+        """
+        size = self.contract_size(instrument)
+        contracts = to_contracts(qty, size)
+        if contracts <= 0:
+            return ZERO
         try:
-            text = self.client.amount_to_precision(instrument.unified, str(qty))
+            text = self.client.amount_to_precision(instrument.unified, format(contracts, "f"))
         except ccxt.InvalidOrder:  # ccxt raises when the amount truncates to zero
             return ZERO
-        return Decimal(text)
+        return from_contracts(Decimal(text), size)
 
     def price(self, instrument: Instrument, price: Decimal) -> Decimal:
         return Decimal(self.client.price_to_precision(instrument.unified, str(price)))
@@ -272,15 +310,23 @@ _CCXT_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "cancele
 
 def parse_ccxt_order(raw: Mapping[str, Any], exchange: Exchange, instrument: Instrument, *,
                      client_order_id: str, side: Side, order_type: OrderType, amount: Decimal,
-                     price: Decimal | None, paper: bool = False) -> OrderResult:
-    """A ccxt unified order -> OrderResult (ccxt floats read back through their repr)."""
-    filled = _dec(raw.get("filled")) or ZERO
+                     price: Decimal | None, paper: bool = False,
+                     contract_size: Decimal = Decimal(1)) -> OrderResult:
+    """A ccxt unified order -> OrderResult in base units (ccxt floats read back through their repr).
+
+    ccxt's `amount`/`filled` are contracts on contract markets: times `contract_size` here.
+    `amount` (base) stands in when ccxt reports none. `cost` is quote already (ccxt multiplies
+    by the contract size), so the average is cost over the base quantity. Fees are in their own
+    currency: no conversion.
+    """
+    filled = from_contracts(_dec(raw.get("filled")) or ZERO, contract_size)
     average = _dec(raw.get("average"))
     if average is None and filled > 0:
         cost = _dec(raw.get("cost"))
         average = cost / filled if cost else _dec(raw.get("price"))
     status = _CCXT_STATUS.get(str(raw.get("status") or "").lower(), OrderStatus.OPEN)
-    requested = _dec(raw.get("amount")) or amount
+    reported = _dec(raw.get("amount"))
+    requested = from_contracts(reported, contract_size) if reported else amount
     if status is OrderStatus.FILLED and filled < requested:
         status = OrderStatus.PARTIALLY_FILLED
     if status is OrderStatus.CANCELED and filled > 0:
@@ -359,17 +405,21 @@ class LiveVenue:
         amount = self.amount_to_precision(instrument, qty)
         limit = self.price_to_precision(instrument, price) if price is not None else None
         check_minimums(rules, amount, limit)
+        # The desk's base qty -> ccxt's amount unit (contracts on OKX-style swaps); exact, since
+        # `amount` came back from a whole number of lots.
+        contracts = to_contracts(amount, rules.contract_size)
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if order_type is OrderType.LIMIT:
             params["timeInForce"] = "IOC"
         # Not idempotent: only a 429 is retried; any other failure is reconciled by client id.
         raw = await self._call(
             self.client.create_order, rules.unified, order_type.value, side.value,
-            float(amount), None if limit is None else float(limit), params, idempotent=False,
+            float(contracts), None if limit is None else float(limit), params, idempotent=False,
         )
         self._sent[client_order_id] = (side, order_type, amount, limit)
         result = parse_ccxt_order(raw, self.exchange, instrument, client_order_id=client_order_id, side=side,
-                                  order_type=order_type, amount=amount, price=limit)
+                                  order_type=order_type, amount=amount, price=limit,
+                                  contract_size=rules.contract_size)
         # Many venues acknowledge before matching: read the order back for its fills.
         if result.status is OrderStatus.OPEN or result.filled == 0:
             fetched = await self.fetch_order(instrument, client_order_id)
@@ -386,9 +436,9 @@ class LiveVenue:
             return None
         side = Side(str(raw.get("side") or "buy").lower())
         order_type = OrderType.LIMIT if str(raw.get("type") or "").lower() == "limit" else OrderType.MARKET
-        amount = _dec(raw.get("amount")) or ZERO
         return parse_ccxt_order(raw, self.exchange, instrument, client_order_id=client_order_id, side=side,
-                                order_type=order_type, amount=amount, price=_dec(raw.get("price")))
+                                order_type=order_type, amount=ZERO, price=_dec(raw.get("price")),
+                                contract_size=rules.contract_size)
 
     async def _fetch_by_client_id(self, instrument: Instrument, unified: str, client_order_id: str) -> Any:
         if self.exchange is Exchange.BYBIT:
@@ -420,14 +470,18 @@ class LiveVenue:
         return {asset: d for asset, value in free.items() if (d := _dec(value)) is not None and d != 0}
 
     async def fetch_positions(self) -> list[dict[str, Any]]:
+        """Open positions, `qty` in base units (signed; ccxt counts contracts)."""
         raw = await self._call(self.client.fetch_positions)
+        markets = getattr(self.client, "markets", None) or {}
         out = []
         for pos in raw:
             contracts = _dec(pos.get("contracts")) or ZERO
             if contracts == 0:
                 continue
+            market = markets.get(pos.get("symbol"))
+            size = _dec(pos.get("contractSize")) if market is None else contract_size(market)
             sign = -1 if pos.get("side") == "short" else 1
-            out.append({"symbol": pos.get("symbol"), "qty": contracts * sign,
+            out.append({"symbol": pos.get("symbol"), "qty": from_contracts(contracts, size or Decimal(1)) * sign,
                         "entryPrice": _dec(pos.get("entryPrice")), "paper": False})
         return out
 
@@ -481,7 +535,9 @@ class PaperVenue:
     charged in the quote currency. `PAPER_LATENCY_MS` delays the fill (the book is read
     after the delay, as a real order would meet it). Linear contracts keep a signed
     position with an average entry; realised PnL goes to the quote balance. Quantities
-    are base units, as in Binance and Bybit books (OKX/Bitget swaps quote contracts).
+    are base units throughout: cached books of contract markets (OKX swaps, whose ccxt
+    sizes are contracts) were converted to base when built (`OrderBook.from_ccxt`), and
+    amounts are rounded to whole lots of contracts (`_CcxtMarkets.amount`), as live would send.
     """
 
     paper = True
