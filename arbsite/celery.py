@@ -4,6 +4,7 @@ import os
 from enum import StrEnum
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbsite.settings")
 
@@ -20,3 +21,11 @@ app = Celery("arbsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_default_queue = Queue.DEFAULT
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _prepare_trading_process(**_: object) -> None:
+    """Each worker process opens its venues before its first task (markets, connections, balances)."""
+    from exchanges.sessions import warm_up_in_background
+
+    warm_up_in_background()

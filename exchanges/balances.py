@@ -98,6 +98,13 @@ async def store(redis: Any, exchange: str, account: str, reading: Reading) -> No
     await redis.set(_keys(exchange, account)[0], reading.to_json(), ex=ttl)
 
 
+GENERATION_TTL_SECONDS = 7 * 24 * 3600  # far beyond any reading's life; renewed by every order
+
+
 async def invalidate(redis: Any, exchange: str, account: str) -> None:
     """An order went out on the account: every reading taken before it is void."""
-    await redis.incr(_keys(exchange, account)[1])
+    gen_key = _keys(exchange, account)[1]
+    pipe = redis.pipeline(transaction=True)
+    pipe.incr(gen_key)
+    pipe.expire(gen_key, GENERATION_TTL_SECONDS)
+    await pipe.execute()

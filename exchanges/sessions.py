@@ -255,6 +255,50 @@ async def _cancel_pending() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def warm_up() -> list[str]:
+    """Open this process's venues for every exchange with trading keys: markets, connection, balances.
+
+    A worker that will send orders does this once when it starts, so its first opportunity does not
+    pay for loading markets or for the first TLS handshake. Returns what could not be warmed (and why);
+    an exchange that cannot be reached is logged loudly and tried again by the first order.
+    """
+    from exchanges import connectivity
+    from exchanges.credentials import has_trading_keys
+
+    session = shared_session()
+    failed = []
+    for exchange in Exchange:
+        if not has_trading_keys(exchange):
+            continue
+        try:
+            venue = session.venue(exchange)
+            client = getattr(venue.inner, "client", None)
+            if client is not None:
+                session.run(connectivity.load_markets(client, exchange), timeout=30)
+            session.run(session.read_balance(venue), timeout=30)
+        except Exception as exc:  # noqa: BLE001 - reported, and the first order tries again
+            failed.append(f"{exchange.value}: {type(exc).__name__}: {exc}")
+            logger.error("venue warm-up failed", extra={"event": "venue_warm_up_failed", "exchange": exchange.value,
+                                                       "detail": str(exc)[:300]})
+    return failed
+
+
+def warm_up_in_background() -> threading.Thread:
+    """`warm_up` off the caller's thread (a worker's start must not wait for exchanges)."""
+
+    def run() -> None:
+        from django.db import connection
+
+        try:
+            warm_up()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name="venue-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 _shared: tuple[int, VenueSession] | None = None
 _shared_lock = threading.Lock()
 

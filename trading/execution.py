@@ -256,7 +256,8 @@ class _Runner(VenueLoop):
 
     # -- the whole flow
     def drive(self) -> None:
-        entries = list(self.ex.orders.filter(purpose=OrderPurpose.ENTRY))
+        # Only a rerun can find orders of its own (the first claim has sent nothing yet).
+        entries = list(self.ex.orders.filter(purpose=OrderPurpose.ENTRY)) if self.ex.attempts > 1 else []
         if entries:
             self._step(LegRiskAction.RECONCILED, ZERO, f"rerun #{self.ex.attempts}: reconciling by client order id")
             self.refresh(entries, missing_means_unsent=True)
@@ -302,14 +303,17 @@ class _Runner(VenueLoop):
                 "a half-paper arbitrage would leave real one-sided exposure"
             )
 
-        async def gather() -> tuple[MarketRules, MarketRules, OrderBook | None, OrderBook | None]:
-            r1, r2, b1, b2 = await asyncio.wait_for(
-                asyncio.gather(v1.rules(inst1), v2.rules(inst2), self.book(inst1), self.book(inst2)),
+        async def gather() -> tuple[MarketRules, MarketRules, OrderBook | None, OrderBook | None, list[Any]]:
+            # Balances ride along (one trip to the loop); their failure is reported at the gate's turn.
+            balances = asyncio.gather(self.balance(inst1.exchange), self.balance(inst2.exchange),
+                                      return_exceptions=True)
+            r1, r2, b1, b2, free = await asyncio.wait_for(
+                asyncio.gather(v1.rules(inst1), v2.rules(inst2), self.book(inst1), self.book(inst2), balances),
                 timeout=self.policy.leg_timeout,
             )
-            return r1, r2, b1, b2
+            return r1, r2, b1, b2, list(free)
 
-        rules1, rules2, book1, book2 = self.run(gather())
+        rules1, rules2, book1, book2, balances = self.run(gather())
         for inst, book in ((inst1, book1), (inst2, book2)):
             if book is None:
                 raise ExchangeUnavailable(f"no live order book for {inst.key}")
@@ -334,7 +338,9 @@ class _Runner(VenueLoop):
             check_minimums(rules, qty, limit)
             legs.append(LegPlan(leg, inst, side, qty, quote.fill.avg_price, limit, rules))
         # The one gate: every check (books, spread, slippage, limits, balances) and the reservation.
-        balances = self.run(_gather(self.balance(inst1.exchange), self.balance(inst2.exchange)))
+        for balance in balances:
+            if isinstance(balance, BaseException):
+                raise balance
         books = {1: book1, 2: book2}
         intents = []
         for plan, balance in zip(legs, balances, strict=True):

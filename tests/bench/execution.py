@@ -86,6 +86,7 @@ def execution_desk(tmp: Path) -> Iterator[dict[str, str]]:
         "LOG_LEVEL": "WARNING",
     })
     env.pop("CELERY_BROKER_URL", None)
+    picked_redis = not os.environ.get("BENCH_EXECUTION_REDIS_URL")
     for exchange, accounts in TEST_ACCOUNTS.items():
         api_key, secret = next(iter(accounts.items()))
         env[f"{exchange.upper()}_API_KEY"], env[f"{exchange.upper()}_API_SECRET"] = api_key, secret
@@ -115,6 +116,10 @@ def execution_desk(tmp: Path) -> Iterator[dict[str, str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
         log.close()
+        if picked_redis:  # it was empty and unused when picked: leave it so for the next run
+            import redis
+
+            redis.Redis.from_url(env["REDIS_URL"]).flushdb()
         print(f"    (process logs: {tmp / 'processes.log'})")
 
 
@@ -178,6 +183,7 @@ def _one(books: list[Any], venue_url: str, seen: tuple[int, int],
         write_book(OrderBook(book.exchange, book.symbol, book.type, book.bids, book.asks, ts=now, source=book.source))
     detected_ns = time.time_ns()
     execution = request_auto_execution(PAIR_ID)
+    open("/tmp/trace.txt","a").write(f"{execution.id} detected {detected_ns}\n")
     if execution is None:
         raise RuntimeError("the pair did not auto-execute (one still in flight?)")
     deadline = time.monotonic() + timeout
@@ -194,6 +200,7 @@ def _one(books: list[Any], venue_url: str, seen: tuple[int, int],
         raise RuntimeError(f"execution {execution.pk} ({execution.state}: {execution.error_message}): "
                            f"{len(stamps)} entry orders reached the emulator")
     latency = (max(stamps) - detected_ns) / 1e6
+    open("/tmp/trace.txt","a").write(f"{execution.id} arrived {max(stamps)}\n")
     skew = abs(stamps[0] - stamps[1]) / 1e6
     first = min((r["wallNs"] for r in requests if r["wallNs"] >= detected_ns), default=max(stamps))
     return (latency, skew, (first - detected_ns) / 1e6, str(execution.state),

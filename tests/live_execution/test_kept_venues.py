@@ -112,3 +112,19 @@ def test_the_second_execution_sends_without_waiting_for_a_balance_read(emulator:
     log = [path for _, path, _ in emulator.requests[before:]]
     assert sorted(path.rsplit("/", 2)[-1] for path in log[:2]) == ["create", "order"], log
     assert not any(path.endswith(BALANCE_PATHS) for path in log[:2])
+
+
+def test_a_starting_worker_warms_its_venues_and_reports_what_it_cannot_reach(emulator: VenueEmulator,
+                                                                              settings: Any) -> None:
+    from exchanges.sessions import shared_session, warm_up
+
+    settings.RISK_RETRY_ATTEMPTS = 1
+    emulator.inject("bybit", "http_status", status=503, count=None)
+    failed = warm_up()
+    assert len(failed) == 1 and failed[0].startswith("bybit: ExchangeUnavailable"), failed
+    session = shared_session()
+    binance = session.venue(Exchange.BINANCE)
+    assert binance.inner.client.markets  # markets loaded before any order
+    reads = balance_reads(emulator)
+    session.run(session.recent_balance(binance))  # the warm-up's reading stands
+    assert balance_reads(emulator) == reads

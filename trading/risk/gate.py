@@ -137,20 +137,30 @@ def global_limits_row() -> Any:
 
 def effective_limits(pair_id: str | None = None) -> Limits:
     """The global row's limits with the pair's own on top (one query for both rows)."""
+    return limits_for([pair_id])[pair_id]
+
+
+def limits_for(pair_ids: Sequence[str | None]) -> dict[str | None, Limits]:
+    """Effective limits of each pair (None: the global ones), from one query for every row involved."""
     from django.db.models import Q
 
     from trading.risk_models import LIMIT_FIELDS, RiskLimits, limit_defaults
 
-    wanted = Q(pair__isnull=True) | Q(pair_id=pair_id) if pair_id else Q(pair__isnull=True)
+    own_ids = sorted({p for p in pair_ids if p})
+    wanted = Q(pair__isnull=True) | Q(pair_id__in=own_ids) if own_ids else Q(pair__isnull=True)
     rows = list(RiskLimits.objects.filter(wanted))
     glob = next((r for r in rows if r.pair_id is None), None) or global_limits_row()
     defaults = limit_defaults()
     base = glob.values()
-    values = {k: (base[k] if base[k] is not None else defaults[k]) for k in LIMIT_FIELDS}
-    own = next((r for r in rows if pair_id and r.pair_id == pair_id), None)
-    if own is not None:
-        values.update({k: v for k, v in own.values().items() if v is not None})
-    return Limits(values)
+    global_values = {k: (base[k] if base[k] is not None else defaults[k]) for k in LIMIT_FIELDS}
+    own = {r.pair_id: r for r in rows if r.pair_id is not None}
+    out: dict[str | None, Limits] = {}
+    for pair_id in pair_ids:
+        values = dict(global_values)
+        if pair_id and pair_id in own:
+            values.update({k: v for k, v in own[pair_id].values().items() if v is not None})
+        out[pair_id] = Limits(values)
+    return out
 
 
 def pair_scope(pair_id: str) -> str:
@@ -401,7 +411,8 @@ class _Reads:
 
     def limits(self, pair_id: str | None) -> Limits:
         if pair_id not in self._limits:
-            self._limits[pair_id] = effective_limits(pair_id)
+            # Every pair of the batch and the global row at once: the reservation needs both.
+            self._limits.update(limits_for([None, pair_id, *(i.pair_id for i in self.intents)]))
         return self._limits[pair_id]
 
     def state(self, pair_id: str | None, exchange: str) -> ScopeState:
@@ -700,13 +711,20 @@ def _reserve(intents: Sequence[OrderIntent], reads: _Reads | None = None) -> Non
             pair_id=intent.pair_id or "", plan_id=intent.plan_id or "", purpose=str(intent.purpose),
         ))
     RiskReservation.objects.bulk_create(reservations)
-    touched = {(i.exchange, i.base) for i in intents}
-    for k in sorted(touched):
-        positions[k].save(update_fields=["pending_long", "pending_short", "updated_at"])
-    for scope, n in counted.items():
-        type(usage[scope]).objects.filter(pk=usage[scope].pk).update(
-            notional=F("notional") + added.get(scope, ZERO), orders=F("orders") + n
-        )
+    # The rows are locked (or, on SQLite, the database is): the new values are computed here.
+    now = timezone.now()
+    touched = [positions[k] for k in sorted({(i.exchange, i.base) for i in intents})]
+    for pos in touched:
+        pos.updated_at = now
+    type(touched[0]).objects.bulk_update(touched, ["pending_long", "pending_short", "updated_at"])
+    rows = []
+    for scope, n in sorted(counted.items()):
+        row = usage[scope]
+        row.notional += added.get(scope, ZERO)
+        row.orders += n
+        rows.append(row)
+    if rows:
+        type(rows[0]).objects.bulk_update(rows, ["notional", "orders"])
 
 
 def _scopes(intent: OrderIntent) -> list[str]:
@@ -714,11 +732,23 @@ def _scopes(intent: OrderIntent) -> list[str]:
 
 
 def _capital_check(intent: OrderIntent) -> Rejection | None:
+    """The pair's totalAmount against what its completed executions deployed (one query for both)."""
+    from django.db.models import DecimalField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from trading.execution_models import Execution, ExecutionState
     from trading.models import Pair
 
     assert intent.pair_id is not None
-    total = Pair.objects.filter(id=intent.pair_id).values_list("total_amount", flat=True).first()
-    return checks.capital(capital_in_use(intent.pair_id), intent.notional, total)
+    deployed = (Execution.objects.filter(pair_key=OuterRef("id"),
+                                         state__in=[ExecutionState.COMPLETED, ExecutionState.HEDGED])
+                .values("pair_key").annotate(total=Sum(F("qty") * F("expected_buy_price"))).values("total"))
+    row = (Pair.objects.filter(id=intent.pair_id)
+           .annotate(in_use=Coalesce(Subquery(deployed, output_field=DecimalField()), ZERO,
+                                     output_field=DecimalField()))
+           .values_list("total_amount", "in_use").first())
+    total, in_use = row if row is not None else (None, capital_in_use(intent.pair_id))
+    return checks.capital(Decimal(in_use or 0), intent.notional, total)
 
 
 # --------------------------------------------------------------------------- after sending
