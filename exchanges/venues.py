@@ -33,6 +33,7 @@ from exchanges.contracts import ContractSizeUnknown, contract_size, from_contrac
 from exchanges.credentials import credentials_for, has_trading_keys
 from exchanges.order_books import OrderBook, aread_book, now_ms
 from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
+from exchanges.throttle import throttled_call
 
 logger = logging.getLogger("exchanges.venues")
 
@@ -364,7 +365,7 @@ class LiveVenue:
     def __init__(self, exchange: Exchange | str, credentials: dict[str, str] | None = None) -> None:
         self.exchange = Exchange(exchange)
         self.client = connectivity.async_client(self.exchange, credentials or trading_credentials(self.exchange))
-        # Every call is budgeted by the risk throttle (per exchange, shared in Redis). ccxt's own
+        # Every call is budgeted by the throttle (per exchange, shared in Redis). ccxt's own
         # per-client limiter only delayed this venue's next request by the last one's weight: an
         # entry order waited ~0.4 s behind the balance read (seen at the venue emulator).
         self.client.enableRateLimit = False
@@ -387,8 +388,6 @@ class LiveVenue:
     async def _call(self, fn: Any, *args: Any, idempotent: bool = True,
                     passthrough: tuple[type[BaseException], ...] = ()) -> Any:
         """Every private call: within the exchange's request budget, retried with backoff, bans halt."""
-        from trading.risk.throttle import throttled_call  # the risk engine owns throttling
-
         result = await throttled_call(self.exchange.value, fn, *args, idempotent=idempotent, passthrough=passthrough)
         options = getattr(self.client, "options", None) or {}
         mode = {k: options[k] for k in _ACCOUNT_MODE_OPTIONS if options.get(k) is not None}

@@ -10,9 +10,9 @@ import ccxt
 import pytest
 
 from arbsite.errors import ExchangeUnavailable
+from exchanges import throttle
 from tests.risk.test_faults import load_public_markets, place
 from tests.venue.server import VenueEmulator
-from trading.risk import throttle
 
 
 def test_backoff_is_exponential_with_full_jitter() -> None:

@@ -17,8 +17,9 @@ order that never reports is released by the `trading.risk_expire_reservations` s
 - `record_pnl(amount, pair_id=, plan_id=, ref=)` for realised PnL (daily loss, PnL guard).
 - `trading_state(pair_id=None, exchange=None)` -> ScopeState(scope, state, reason).
 
-Pure checks live in `checks` (no Django), the breaker state machine in `breaker`, the
-per-exchange request budget and backoff in `throttle`, alerts in `alerts`.
+Pure checks live in `checks` (no Django), the breaker state machine in `breaker`, alerts in
+`alerts`. The per-exchange request budget, backoff and ban halt are the exchange layer's
+(`exchanges.throttle`); `install()` registers what a ban means here: the exchange scope halted.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "engage_kill_switch",
     "install",
     "on_kill",
+    "pause_banned_exchange",
     "record_pnl",
     "record_result",
     "release",
@@ -55,9 +57,33 @@ __all__ = [
 ]
 
 
+def pause_banned_exchange(exchange: str, reason: str, seconds: float) -> None:
+    """`exchanges.throttle` ban handler: halt the exchange scope until the ban ends, with a critical alert.
+
+    Runs in a worker thread of the throttle's loop, so it closes that thread's database connection.
+    """
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from trading.risk.gate import exchange_scope, pause
+
+    try:
+        pause(exchange_scope(exchange), reason, check="throttle", exchange=exchange, state="halted",
+              until=timezone.now() + timedelta(seconds=seconds), severity="critical")
+    finally:
+        connection.close()
+
+
 def install() -> None:
-    """From `TradingConfig.ready()`: admin, beat tasks, and the abnormal-move book listener."""
+    """From `TradingConfig.ready()` (web, Celery workers, the marketdata command: every process that
+    sets Django up): the ban handler, admin, beat tasks, and the abnormal-move book listener."""
     import importlib
+
+    from exchanges import throttle
+
+    throttle.on_ban(pause_banned_exchange)
 
     importlib.import_module("trading.risk_admin")
     importlib.import_module("trading.risk_tasks")

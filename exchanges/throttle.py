@@ -11,7 +11,11 @@ Every private call of `LiveVenue` goes through `throttled_call(exchange, fn, ...
   reconciles by client order id instead of sending again.
 - **Bans**: a 418 / IP-ban answer (ccxt's DDoSProtection that is not a plain rate limit)
   is never retried: the exchange is halted for `RISK_BAN_SECONDS` (or the venue's
-  Retry-After), an `engine_alert` goes out, and calls fail fast until the halt expires.
+  Retry-After) and calls fail fast until the halt expires. The halt itself lives here (a
+  Redis key every process checks before calling; a process-local one when Redis cannot
+  take it), so it holds whoever listens. What else a ban means (pausing the exchange in
+  the risk engine, the alert) belongs to whoever registered `on_ban(handler)`: the risk
+  engine does, from `trading.risk.install()` in every process that runs Django's apps.
 """
 
 from __future__ import annotations
@@ -28,13 +32,17 @@ from typing import Any, Literal, TypeVar
 import ccxt
 from django.conf import settings
 
-from arbsite.errors import ExchangeUnavailable
+from arbsite import metrics
+from arbsite.errors import ExchangeUnavailable, RateLimited
 from arbsite.redis_client import key
+from exchanges.connectivity import translate
 
-logger = logging.getLogger("trading.risk.throttle")
+logger = logging.getLogger("exchanges.throttle")
 
 T = TypeVar("T")
 Kind = Literal["ban", "rate_limit", "transient", "final"]
+# handler(exchange, reason, seconds): called once per ban, in a worker thread (it may use the ORM).
+BanHandler = Callable[[str, str, float], None]
 
 # Requests a second per exchange; each well below the venue's documented limit
 # (Binance 50 orders/10 s spot, Bybit 10-20 orders/s, OKX 60 orders/2 s, Bitget 10 orders/s).
@@ -43,6 +51,20 @@ MAX_BUDGET_WAIT_SECONDS = 5.0
 
 _local_redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 _local_counts: dict[tuple[str, int], int] = {}
+# Bans this process could not write to Redis: exchange -> (monotonic deadline, reason).
+_local_bans: dict[str, tuple[float, str]] = {}
+_ban_handlers: list[BanHandler] = []
+
+
+def on_ban(handler: BanHandler) -> None:
+    """Run `handler(exchange, reason, seconds)` whenever an exchange bans us (once per handler)."""
+    if handler not in _ban_handlers:
+        _ban_handlers.append(handler)
+
+
+def remove_ban_handler(handler: BanHandler) -> None:
+    if handler in _ban_handlers:
+        _ban_handlers.remove(handler)
 
 
 def budget(exchange: str) -> int:
@@ -94,9 +116,14 @@ def _ban_key(exchange: str) -> str:
 
 async def banned(exchange: str) -> str | None:
     """The reason the exchange is halted for a ban, or None."""
+    local = _local_bans.get(exchange)
+    if local is not None:
+        if time.monotonic() < local[0]:
+            return local[1]
+        _local_bans.pop(exchange, None)
     try:
         raw = await _redis().get(_ban_key(exchange))
-    except Exception:  # noqa: BLE001 - no Redis: the database state still halts the gate
+    except Exception:  # noqa: BLE001 - no Redis: a ban this process saw is kept locally (above)
         return None
     if raw is None:
         return None
@@ -123,8 +150,6 @@ async def acquire(exchange: str) -> None:
         if used <= limit:
             return
         if time.monotonic() >= deadline:
-            from arbsite.errors import RateLimited
-
             raise RateLimited(f"{exchange}: request budget ({limit}/s) exhausted; not sent")
         await asyncio.sleep(max(0.01, second + 1 - time.time()))
 
@@ -139,33 +164,27 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 async def halt_for_ban(exchange: str, exc: BaseException | None = None) -> float:
-    """Halt the exchange (Redis for the fast path, the database state for the gate) and alert."""
+    """Halt the exchange: the shared Redis key every caller checks, then the registered handlers."""
     seconds = _retry_after(exc) if exc is not None else None
     seconds = max(seconds or 0, float(getattr(settings, "RISK_BAN_SECONDS", 600)))
     reason = f"{exchange} refused requests from this address (HTTP 418 / IP ban); halted for {seconds:.0f}s"
     try:
         await _redis().set(_ban_key(exchange), reason, ex=int(seconds))
     except Exception:
-        logger.exception("ban not cached", extra={"event": "risk_ban_cache_failed", "exchange": exchange})
-    await asyncio.to_thread(_halt_in_db, exchange, reason, seconds)
+        # Without the shared key other processes cannot know; this one at least keeps the halt.
+        _local_bans[exchange] = (time.monotonic() + seconds, reason)
+        logger.exception("ban not cached; halted in this process only",
+                         extra={"event": "risk_ban_cache_failed", "exchange": exchange})
+    handlers = list(_ban_handlers)
+    if not handlers:
+        logger.critical("%s; no ban handler registered, so only this throttle knows (trading is not paused)",
+                        reason, extra={"event": "exchange_ban_unhandled", "exchange": exchange})
+    for handler in handlers:
+        try:
+            await asyncio.to_thread(handler, exchange, reason, seconds)
+        except Exception:
+            logger.exception("ban handler failed", extra={"event": "risk_ban_store_failed", "exchange": exchange})
     return seconds
-
-
-def _halt_in_db(exchange: str, reason: str, seconds: float) -> None:
-    from datetime import timedelta
-
-    from django.db import connection
-    from django.utils import timezone
-
-    from trading.risk.gate import exchange_scope, pause
-
-    try:
-        pause(exchange_scope(exchange), reason, check="throttle", exchange=exchange, state="halted",
-              until=timezone.now() + timedelta(seconds=seconds), severity="critical")
-    except Exception:
-        logger.exception("ban not stored", extra={"event": "risk_ban_store_failed", "exchange": exchange})
-    finally:
-        connection.close()
 
 
 async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: Any, idempotent: bool = True,
@@ -175,8 +194,6 @@ async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: 
 
     Exceptions in `passthrough` (e.g. `ccxt.OrderNotFound` for a lookup) are re-raised as they are.
     """
-    from exchanges.connectivity import translate
-
     exchange = str(getattr(exchange, "value", exchange))
     tries = int(getattr(settings, "RISK_RETRY_ATTEMPTS", 4)) if attempts is None else attempts
     attempt = 0
@@ -211,8 +228,6 @@ async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: 
             delay = backoff_delay(attempt - 1)
             if kind == "rate_limit":
                 delay = max(delay, _retry_after(exc) or 0)
-            from arbsite import metrics
-
             try:
                 metrics.incr("exchange_retry")
             except Exception:  # noqa: BLE001
