@@ -66,7 +66,7 @@ from exchanges.venues import (
     venue_for,
 )
 from exchanges.venues import venue_for as exchanges_venue_for
-from trading import spreads
+from trading import fees, spreads
 from trading.execution_models import (
     ACTIVE_STATES,
     Execution,
@@ -763,14 +763,22 @@ class _Runner(VenueLoop):
         """Spread from the entry fills; PnL and fees over every fill (cash in − cash out − fees)."""
         ex = self.ex
         orders = list(ex.orders.all())
-        cash = fees = ZERO
+        cash = fee_total = ZERO
+        unpriced = []
         for o in orders:
             if o.filled_qty and o.avg_price is not None:
                 cash += o.avg_price * o.filled_qty * (1 if o.side == "sell" else -1)
-                fees += _fee_in_quote(o)
-        ex.fees = fees
+                fee = _fee_in_quote(o)
+                if fee is None:
+                    unpriced.append(f"{o.fee} {o.fee_currency} ({o.exchange} leg {o.leg})")
+                else:
+                    fee_total += fee
+        ex.fees = fee_total
+        if unpriced:
+            self._alert("warning", "FEE_UNPRICED", f"{ex.pair_key} execution {ex.id}: fees {', '.join(unpriced)} "
+                        "could not be priced in the quote currency; fees and PnL exclude them")
         e1, e2 = self.exposure()
-        ex.pnl = cash - fees if e1 + e2 == 0 else None
+        ex.pnl = cash - fee_total if e1 + e2 == 0 else None
         entries = {o.side: o for o in orders if o.purpose == OrderPurpose.ENTRY and o.avg_price is not None}
         if "buy" in entries and "sell" in entries:
             buy_price = entries["buy"].avg_price
@@ -853,13 +861,13 @@ class _Runner(VenueLoop):
             self._event("order_submitted", order, side=order.side, qty=order.qty)
 
 
-def _fee_in_quote(order: ExecutionOrder) -> Decimal:
+def _fee_in_quote(order: ExecutionOrder) -> Decimal | None:
+    """The order's fee in its quote currency (a third asset, e.g. BNB, at its mid on the venue)."""
     base, quote = split_symbol(order.symbol)
-    if not order.fee_currency or order.fee_currency == quote:
-        return order.fee
-    if order.fee_currency == base and order.avg_price is not None:
-        return order.fee * order.avg_price
-    return ZERO  # paid in a third asset (BNB discounts): not a cost in this pair's quote
+    third = None
+    if order.fee and order.fee_currency not in ("", base, quote):
+        third = fees.third_asset_price(order.exchange, order.fee_currency, quote)
+    return fees.fee_in_quote(order.fee, order.fee_currency, base, quote, order.avg_price, third)
 
 
 def execute(
@@ -979,6 +987,7 @@ def execution_response(execution: Execution) -> dict[str, Any]:
                 "filledQty": float(o.filled_qty),
                 "avgPrice": _num(o.avg_price),
                 "fee": float(o.fee),
+                "feeCurrency": o.fee_currency or None,
             }
             for o in orders
         ],

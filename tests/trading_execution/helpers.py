@@ -9,6 +9,7 @@ process would, with a fresh receive time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import time
@@ -117,7 +118,8 @@ class StubVenue:
 
     def __init__(self, exchange: Exchange, *, reject: bool = False, crash_before: Callable[[], Any] | None = None,
                  crash_after: bool = False, before: Callable[[Instrument], None] | None = None,
-                 lose_answer: bool = False, lookup_fails: bool = False) -> None:
+                 lose_answer: bool = False, lookup_fails: bool = False,
+                 fee_in: tuple[str, Decimal] | None = None) -> None:
         self.inner = PaperVenue(exchange)
         self.exchange = exchange
         self.paper = True
@@ -127,6 +129,7 @@ class StubVenue:
         self.before = before
         self.lose_answer = lose_answer
         self.lookup_fails = lookup_fails
+        self.fee_in = fee_in  # (asset, amount): the venue charged the fee in another asset (BNB, say)
         self.create_calls: list[str] = []
 
     async def rules(self, instrument: Instrument) -> Any:
@@ -155,6 +158,8 @@ class StubVenue:
             raise SimulatedCrash("worker killed after sending, before recording")
         if self.lose_answer:
             await asyncio.sleep(3600)  # placed, but the answer is lost on the way back
+        if self.fee_in is not None and result.filled:
+            result = dataclasses.replace(result, fee=self.fee_in[1], fee_currency=self.fee_in[0], fills=())
         return result
 
     async def fetch_order(self, instrument: Instrument, client_order_id: str) -> OrderResult | None:
