@@ -114,39 +114,59 @@ def _ban_key(exchange: str) -> str:
     return key("risk", "ban", exchange)
 
 
-async def banned(exchange: str) -> str | None:
-    """The reason the exchange is halted for a ban, or None."""
+def _local_ban(exchange: str) -> str | None:
     local = _local_bans.get(exchange)
     if local is not None:
         if time.monotonic() < local[0]:
             return local[1]
         _local_bans.pop(exchange, None)
-    try:
-        raw = await _redis().get(_ban_key(exchange))
-    except Exception:  # noqa: BLE001 - no Redis: a ban this process saw is kept locally (above)
-        return None
-    if raw is None:
-        return None
+    return None
+
+
+def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-async def acquire(exchange: str) -> None:
-    """Take one request from the exchange's budget for this second, waiting (bounded) when spent."""
+def clear_ban(exchange: str) -> None:
+    """An operator lifts a ban halt before it expires (the shared key and this process's own)."""
+    from arbsite.redis_client import get_redis
+
+    _local_bans.pop(exchange, None)
+    get_redis().delete(_ban_key(exchange))
+
+
+def _count_locally(exchange: str, second: int) -> int:
+    _local_counts[(exchange, second)] = used = _local_counts.get((exchange, second), 0) + 1
+    for stale in [k2 for k2 in _local_counts if k2[1] < second - 2]:
+        _local_counts.pop(stale, None)
+    return used
+
+
+async def admit(exchange: str) -> None:
+    """Refuse while the exchange is halted for a ban, else take one request from this second's budget.
+
+    One Redis round trip (ban key and budget counter together): it runs before every order.
+    Over budget, waits for the next second (bounded, then RATE_LIMITED).
+    """
     limit = budget(exchange)
     deadline = time.monotonic() + MAX_BUDGET_WAIT_SECONDS
     while True:
+        local = _local_ban(exchange)
+        if local is not None:
+            raise ExchangeUnavailable(local)
         second = int(time.time())
         try:
-            redis = _redis()
             k = key("risk", "budget", exchange, str(second))
-            pipe = redis.pipeline()
+            pipe = _redis().pipeline(transaction=False)
+            pipe.get(_ban_key(exchange))
             pipe.incr(k)
             pipe.expire(k, 3)
-            used = int((await pipe.execute())[0])
-        except Exception:  # noqa: BLE001 - without Redis, budget per process
-            _local_counts[(exchange, second)] = used = _local_counts.get((exchange, second), 0) + 1
-            for stale in [k2 for k2 in _local_counts if k2[1] < second - 2]:
-                _local_counts.pop(stale, None)
+            raw, used, _ = await pipe.execute()
+            used = int(used)
+        except Exception:  # noqa: BLE001 - without Redis, budget per process (bans kept locally above)
+            raw, used = None, _count_locally(exchange, second)
+        if raw is not None:
+            raise ExchangeUnavailable(_text(raw))
         if used <= limit:
             return
         if time.monotonic() >= deadline:
@@ -198,10 +218,7 @@ async def throttled_call(exchange: str, fn: Callable[..., Awaitable[T]], *args: 
     tries = int(getattr(settings, "RISK_RETRY_ATTEMPTS", 4)) if attempts is None else attempts
     attempt = 0
     while True:
-        reason = await banned(exchange)
-        if reason is not None:
-            raise ExchangeUnavailable(reason)
-        await acquire(exchange)
+        await admit(exchange)
         started = time.perf_counter()
         try:
             return await fn(*args, **kwargs)

@@ -262,9 +262,9 @@ class StateView(APIView):
 
 
 def _clear_ban(exchange: str) -> None:
-    from arbsite.redis_client import get_redis, key
+    from exchanges.throttle import clear_ban
 
-    get_redis().delete(key("risk", "ban", exchange))
+    clear_ban(exchange)
 
 
 class KillSwitchView(APIView):

@@ -44,12 +44,22 @@ def test_the_budget_holds_the_next_request_for_the_next_second(settings: Any) ->
     async def three() -> list[int]:
         seconds = []
         for _ in range(3):
-            await throttle.acquire("okx")
+            await throttle.admit("okx")
             seconds.append(int(time.time()))
         return seconds
 
     first, _, third = asyncio.run(three())
     assert third > first  # never three in one second
+
+
+def test_a_ban_refuses_before_spending_the_budget_and_an_operator_can_lift_it() -> None:
+    from arbsite.redis_client import get_redis, key
+
+    get_redis().set(key("risk", "ban", "okx"), "okx banned us (test)", ex=60)
+    with pytest.raises(ExchangeUnavailable, match="banned us"):
+        asyncio.run(throttle.admit("okx"))
+    throttle.clear_ban("okx")
+    asyncio.run(throttle.admit("okx"))  # admitted again
 
 
 @pytest.mark.django_db
