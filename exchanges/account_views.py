@@ -198,8 +198,18 @@ def _contract(unified: str | None) -> dict[str, Any]:
 
 
 async def live_account(exchange: Exchange, creds: dict[str, str]) -> dict[str, Any]:
+    """Balances and open positions as the exchange reports them; position sizes in base units.
+
+    ccxt counts a position in contracts (an OKX BTC-USDT-SWAP contract is 0.01 BTC): `qty` is
+    converted with the market's contract size exactly as the venue does (`position_qty`), so the
+    account shows what a pair's qty and the paper account mean.
+    """
+    from exchanges.venues import position_qty
+
     client = connectivity.async_client(exchange, creds)
     try:
+        # The process's shared markets (no request when fresh): positions are sized against them.
+        await connectivity.load_markets(client, exchange)
         raw = await connectivity.call(exchange, client.fetch_balance)
         balances = []
         for asset, total in sorted((raw.get("total") or {}).items()):
@@ -213,15 +223,14 @@ async def live_account(exchange: Exchange, creds: dict[str, str]) -> dict[str, A
         # Every supported exchange has USDT perpetuals; a spot-only key just reports why there are none.
         try:
             for pos in await connectivity.call(exchange, client.fetch_positions):
-                contracts = _num(pos.get("contracts"))
-                if not contracts:
+                qty = position_qty(exchange, pos, client.markets)
+                if not qty:
                     continue
-                positions.append({**_contract(pos.get("symbol")), "side": pos.get("side"),
-                                  "qty": contracts * (-1 if pos.get("side") == "short" else 1),
+                positions.append({**_contract(pos.get("symbol")), "side": pos.get("side"), "qty": _num(qty),
                                   "entryPrice": _num(pos.get("entryPrice")), "markPrice": _num(pos.get("markPrice")),
                                   "unrealizedPnl": _num(pos.get("unrealizedPnl")),
                                   "leverage": _num(pos.get("leverage")), "paper": False})
-        except ApiError as exc:  # e.g. a spot-only key: show the balances, say why positions are missing
+        except ApiError as exc:  # a spot-only key, a market without a contract size: balances, and why no positions
             positions_error = {"code": exc.error_code, "message": credentials.scrub(str(exc.detail), creds)}
     finally:
         await client.close()

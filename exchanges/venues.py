@@ -346,6 +346,26 @@ def parse_ccxt_order(raw: Mapping[str, Any], exchange: Exchange, instrument: Ins
     )
 
 
+def position_qty(exchange: Exchange, position: Mapping[str, Any], markets: Mapping[str, Any] | None) -> Decimal:
+    """A ccxt position's size in signed base units (short < 0); ccxt counts contracts.
+
+    The contract size is the loaded market's, as for orders and books; a position on a market
+    the client does not hold falls back to the size ccxt copied onto the position. A contract
+    market without a usable size is EXCHANGE_UNAVAILABLE: better no figure than one 100x off.
+    Every reader of live positions (the venue, the account endpoint) goes through here.
+    """
+    contracts = _dec(position.get("contracts")) or ZERO
+    if contracts == 0:
+        return ZERO
+    market = (markets or {}).get(str(position.get("symbol")))
+    try:
+        size = contract_size(market) if market is not None else (_dec(position.get("contractSize")) or Decimal(1))
+        qty = from_contracts(contracts, size)
+    except ContractSizeUnknown as exc:
+        raise ExchangeUnavailable(f"{exchange}: {exc}") from exc
+    return -qty if position.get("side") == "short" else qty
+
+
 @functools.lru_cache(maxsize=4)
 def _ssl_context(cafile: str | None) -> ssl.SSLContext:
     """One TLS context per process (what ccxt builds for each client; it holds no per-loop state)."""
@@ -471,17 +491,14 @@ class LiveVenue:
     async def fetch_positions(self) -> list[dict[str, Any]]:
         """Open positions, `qty` in base units (signed; ccxt counts contracts)."""
         raw = await self._call(self.client.fetch_positions)
-        markets = getattr(self.client, "markets", None) or {}
+        markets = getattr(self.client, "markets", None)
         out = []
         for pos in raw:
-            contracts = _dec(pos.get("contracts")) or ZERO
-            if contracts == 0:
+            qty = position_qty(self.exchange, pos, markets)
+            if qty == 0:
                 continue
-            market = markets.get(pos.get("symbol"))
-            size = _dec(pos.get("contractSize")) if market is None else contract_size(market)
-            sign = -1 if pos.get("side") == "short" else 1
-            out.append({"symbol": pos.get("symbol"), "qty": from_contracts(contracts, size or Decimal(1)) * sign,
-                        "entryPrice": _dec(pos.get("entryPrice")), "paper": False})
+            out.append({"symbol": pos.get("symbol"), "qty": qty, "entryPrice": _dec(pos.get("entryPrice")),
+                        "paper": False})
         return out
 
     async def close(self) -> None:
