@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -128,6 +128,16 @@ class VenueSession:
             return await awaitable
 
         return asyncio.run_coroutine_threadsafe(wait(), self._loop).result(timeout)
+
+    def submit(self, awaitable: Awaitable[T]) -> concurrent.futures.Future[T]:
+        """Start `awaitable` on the session's loop; the caller goes on and asks `result()` later."""
+        if self._closed:
+            raise RuntimeError("the venue session is closed")
+
+        async def wait() -> T:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wait(), self._loop)
 
     def venue(self, exchange: Exchange | str) -> KeptVenue:
         """The kept venue for `exchange`: live with its current keys, paper without; reopened on change."""
@@ -283,8 +293,8 @@ def warm_up() -> list[str]:
     return failed
 
 
-def warm_up_in_background() -> threading.Thread:
-    """`warm_up` off the caller's thread (a worker's start must not wait for exchanges)."""
+def warm_up_in_background(then: Callable[[], None] | None = None) -> threading.Thread:
+    """`warm_up` off the caller's thread (a worker's start must not wait for exchanges), then `then()`."""
 
     def run() -> None:
         from django.db import connection
@@ -293,6 +303,8 @@ def warm_up_in_background() -> threading.Thread:
             warm_up()
         finally:
             connection.close()
+            if then is not None:
+                then()
 
     thread = threading.Thread(target=run, name="venue-warm-up", daemon=True)
     thread.start()

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import ccxt
 from django.conf import settings
@@ -41,6 +41,7 @@ ZERO = Decimal(0)
 
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class Side(StrEnum):
@@ -753,9 +754,27 @@ class KeptVenues(Protocol):
 
     def run(self, awaitable: Awaitable[T], timeout: float | None = None) -> T: ...
 
+    def submit(self, awaitable: Awaitable[T]) -> Pending[T]: ...
+
     def venue(self, exchange: Exchange | str) -> Any: ...
 
     async def recent_balance(self, venue: Any) -> dict[str, Decimal]: ...
+
+
+class Pending(Protocol[T_co]):
+    """Venue I/O under way while the caller does something else; `result()` waits for it."""
+
+    def result(self, timeout: float | None = None) -> T_co: ...
+
+
+class _Deferred(Generic[T]):
+    """A private loop cannot run beside its caller: the work runs when the result is asked for."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, awaitable: Awaitable[T]) -> None:
+        self.loop, self.awaitable = loop, awaitable
+
+    def result(self, timeout: float | None = None) -> T:
+        return self.loop.run_until_complete(self.awaitable)
 
 
 class VenueLoop:
@@ -777,6 +796,13 @@ class VenueLoop:
             return self.session.run(awaitable)
         assert self.loop is not None
         return self.loop.run_until_complete(awaitable)
+
+    def submit(self, awaitable: Awaitable[T]) -> Pending[T]:
+        """Start venue I/O and return at once (kept venues run it beside the caller's database work)."""
+        if self.session is not None:
+            return self.session.submit(awaitable)
+        assert self.loop is not None
+        return _Deferred(self.loop, awaitable)
 
     def venue(self, exchange: Exchange) -> Venue:
         if exchange not in self.venues:

@@ -313,7 +313,10 @@ class _Runner(VenueLoop):
             )
             return r1, r2, b1, b2, list(free)
 
-        rules1, rules2, book1, book2, balances = self.run(gather())
+        pending = self.submit(gather())
+        # The gate's database side (kill switch, states, breakers, limits) is read while that I/O runs.
+        reads = risk.GateReads([pair.id], [inst1.exchange.value, inst2.exchange.value]).preload()
+        rules1, rules2, book1, book2, balances = pending.result()
         for inst, book in ((inst1, book1), (inst2, book2)):
             if book is None:
                 raise ExchangeUnavailable(f"no live order book for {inst.key}")
@@ -354,7 +357,7 @@ class _Runner(VenueLoop):
                 net_edge_percent=evaluation.net_edge_percent, threshold_percent=pair.threshold,
                 client_order_id=client_order_id(self.ex, plan.leg, OrderPurpose.ENTRY, 0), book=book,
             ))
-        risk.check_orders(intents)
+        risk.check_orders(intents, reads)
         self.ex.direction = evaluation.direction.value
         self.ex.qty = qty
         self.ex.expected_buy_price = evaluation.buy_price
