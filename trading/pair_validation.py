@@ -23,8 +23,9 @@ from typing import Any
 import ccxt
 from asgiref.sync import async_to_sync
 
-from arbsite.errors import ApiError
+from arbsite.errors import ApiError, ValidationFailed
 from exchanges import connectivity
+from exchanges.contracts import ContractSizeUnknown, contract_size, to_contracts
 from exchanges.symbols import Exchange, Instrument
 
 logger = logging.getLogger("trading.pairs")
@@ -88,9 +89,27 @@ def amount_step(market: Mapping[str, Any], precision_mode: int) -> Decimal | Non
 
 
 def contracts_for(market: Mapping[str, Any], qty: Decimal) -> Decimal:
-    """Base qty -> the market's amount unit (contracts for OKX/Bitget-style swaps)."""
-    size = _dec(market.get("contractSize")) if market.get("contract") else None
-    return qty / size if size and size > 0 else qty
+    """Base qty -> the market's amount unit (contracts on OKX-style swaps), as execution will send it.
+
+    The one conversion of `exchanges.contracts`; raises ContractSizeUnknown for a contract market
+    without a usable contract size (`leg_market` refuses such a leg before it gets here).
+    """
+    return to_contracts(qty, contract_size(market))
+
+
+def leg_market(markets: dict[str, Any], instrument: Instrument) -> Mapping[str, Any]:
+    """The leg's ccxt market; NOT_FOUND when unlisted.
+
+    A contract market without a contract size is refused like an unlisted one: its orders could
+    not be sized (execution refuses it too), and guessing 1 could trade 100x the pair's qty.
+    """
+    market = connectivity.market_for(markets, instrument)
+    try:
+        contract_size(market)
+    except ContractSizeUnknown as exc:
+        raise ValidationFailed(f"{instrument.symbol} ({instrument.type}) on {instrument.exchange} cannot be "
+                               f"traded: {exc}") from exc
+    return market
 
 
 def check_leg_market(
@@ -102,7 +121,11 @@ def check_leg_market(
     precision_mode: int,
     reference_price: Decimal | None,
 ) -> tuple[dict[str, list[str]], list[str]]:
-    """Lot minimum/maximum, lot step and min notional for one leg; pure given the market."""
+    """Lot minimum/maximum, lot step and min notional for one leg; pure given the market.
+
+    ccxt's lot limits and precision are in the market's amount unit, so `qty` (base units) is
+    compared as contracts on contract markets (`contracts_for`).
+    """
     errors: dict[str, list[str]] = {}
     notes: list[str] = []
     name = f"{leg} ({instrument.exchange} {instrument.symbol} {instrument.type})"
@@ -202,7 +225,7 @@ async def _check_exchange(exchange: Exchange, legs: list[tuple[str, Instrument]]
         out: list[LegCheck] = []
         for leg, instrument in legs:
             try:
-                market = connectivity.market_for(markets, instrument)
+                market = leg_market(markets, instrument)
             except ApiError as exc:
                 out.append(LegCheck(leg, instrument, None, errors={"symbol": [str(exc.detail)]}))
                 continue

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import ccxt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from arbsite.redis_client import get_redis, key
+from exchanges import connectivity
+from exchanges.contracts import ContractSizeUnknown, from_contracts
 from exchanges.symbols import Exchange, Instrument, MarketType
+from tests.exchanges.contract_markets import bitget_client, okx_client
 from trading import pair_validation
 from trading.pair_validation import LegCheck, check_leg_market, combine
 
 SPOT = Instrument(Exchange.BINANCE, "BTCUSDT", MarketType.SPOT)
 PERP = Instrument(Exchange.BINANCE, "BTCUSDT", MarketType.LINEAR)
+OKX_PERP = Instrument(Exchange.OKX, "BTCUSDT", MarketType.LINEAR)
+OKX_SPOT = Instrument(Exchange.OKX, "BTCUSDT", MarketType.SPOT)
+SWAP = "BTC/USDT:USDT"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +42,18 @@ def binance(data_dir: Path) -> Any:
         markets.extend(client.parse_markets(recorded["symbols"]))
     client.set_markets(markets)
     return client
+
+
+@pytest.fixture(scope="module")
+def okx(data_dir: Path) -> Any:
+    """ccxt's parse of the recorded 2022 OKX instruments: BTC-USDT-SWAP is whole contracts of 0.01 BTC."""
+    return okx_client(data_dir)
+
+
+@pytest.fixture(scope="module")
+def bitget(data_dir: Path) -> Any:
+    """ccxt's parse of the recorded Bitget v2 items: USDT-M amounts are base units (contractSize 1)."""
+    return bitget_client(data_dir)
 
 
 def check(client: Any, instrument: Instrument, qty: str, price: str | None = "61800") -> tuple[dict, list]:
@@ -89,6 +112,64 @@ def test_it_converts_base_qty_to_contracts() -> None:
     okx_style = {"contract": True, "contractSize": 0.01}
     assert pair_validation.contracts_for(okx_style, Decimal("0.05")) == Decimal("5")
     assert pair_validation.contracts_for({"contract": False}, Decimal("0.05")) == Decimal("0.05")
+
+
+@given(qty=st.decimals(min_value=Decimal(0), max_value=Decimal(1000), places=8, allow_nan=False,
+                       allow_infinity=False))
+def test_contracts_for_keeps_its_old_arithmetic_on_the_recorded_markets(okx: Any, bitget: Any,
+                                                                        qty: Decimal) -> None:
+    """Now `exchanges.contracts`; on recorded markets the same figures as the old `qty / contractSize`."""
+    swap = okx.markets[SWAP]
+    contracts = pair_validation.contracts_for(swap, qty)
+    assert contracts == qty / Decimal("0.01")  # the old arithmetic, exact for 8 places / 0.01
+    assert from_contracts(contracts, Decimal(str(swap["contractSize"]))) == qty
+    assert pair_validation.contracts_for(okx.markets["BTC/USDT"], qty) == qty  # spot: base units
+    assert pair_validation.contracts_for(bitget.markets[SWAP], qty) == qty  # Bitget USDT-M: contractSize 1
+
+
+def test_it_checks_okx_swap_lots_in_contracts(okx: Any) -> None:
+    """minSz and lotSz 1 on the 2022 BTC-USDT-SWAP are one contract, 0.01 BTC."""
+    assert check(okx, OKX_PERP, "0.05") == ({}, [])
+    errors, _ = check(okx, OKX_PERP, "0.015")
+    assert errors == {"qty": ["leg1 (okx BTCUSDT linear): 1.5 is not a multiple of the lot step (step 1); "
+                              "the exchange would trade 1"]}
+    errors, _ = check(okx, OKX_PERP, "0.005")
+    assert errors == {"qty": ["leg1 (okx BTCUSDT linear): 0.5 contracts is below the minimum order size 1"]}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def okx_without_contract_size(okx: Any, settings: Any) -> Iterator[None]:
+    """Derived: the recorded OKX markets with BTC-USDT-SWAP's contractSize removed, in the process cache.
+
+    The spot leg's reference price is a cached book (test values), so nothing is requested; a request
+    that escaped would meet a loopback port nobody listens on.
+    """
+    settings.EXCHANGE_VENUE_URL = f"http://127.0.0.1:{closed_port()}"
+    settings.EXCHANGE_TIMEOUT_MS = 3000
+    markets = {**okx.markets, SWAP: {**okx.markets[SWAP], "contractSize": None}}
+    connectivity.forget_markets()
+    connectivity._MARKETS[Exchange.OKX] = (markets, okx.currencies, time.monotonic())
+    get_redis().set(key("book", "okx", "spot", "BTCUSDT"),
+                    json.dumps({"exchange": "okx", "symbol": "BTCUSDT", "bids": [["100", "1"]], "asks": [["102", "1"]]}))
+    yield
+    connectivity.forget_markets()
+
+
+def test_a_contract_market_without_a_size_is_refused_like_an_unlisted_one(okx_without_contract_size: None) -> None:
+    with pytest.raises(ContractSizeUnknown):  # the pure conversion never guesses a size
+        pair_validation.contracts_for({"contract": True, "contractSize": None, "symbol": SWAP}, Decimal("0.05"))
+    result = pair_validation.check_pair(OKX_PERP, OKX_SPOT, Decimal("0.05"), Decimal("1000"))
+    assert result.errors == {"leg1": {"symbol": [
+        "BTCUSDT (linear) on okx cannot be traded: BTC/USDT:USDT: contract market without a contract size"]}}
+    leg1, leg2 = result.legs
+    assert leg1.market is None  # so nothing downstream (TWAP's total check) sizes it either
+    assert leg2.market is not None and leg2.reference_price == Decimal("101")
 
 
 def test_it_folds_leg_errors_into_body_fields() -> None:
