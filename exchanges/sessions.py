@@ -105,6 +105,8 @@ class VenueSession:
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
+        self._opening = threading.Lock()
+        self._retired: list[KeptVenue] = []
         self._venues: dict[Exchange, tuple[str, KeptVenue]] = {}
         self._refreshing: set[Exchange] = set()
         self._keeper: concurrent.futures.Future[None] | None = None
@@ -155,14 +157,22 @@ class VenueSession:
             account = balances.account_id(exchange.value, credentials["apiKey"], endpoint) if credentials else "paper"
             return KeptVenue(inner, self, account)
 
-        venue = self.run(open_venue())
-        with self._lock:
-            old = self._venues.get(exchange)
-            self._venues[exchange] = (identity, venue)
-            if self._keeper is None and not venue.paper:
-                self._keeper = asyncio.run_coroutine_threadsafe(self._keep_warm(), self._loop)
+        with self._opening:  # one opener at a time: two threads never open (and race to replace) the same venue
+            with self._lock:
+                held = self._venues.get(exchange)
+            if held is not None and held[0] == identity:
+                return held[1]
+            venue = self.run(open_venue())
+            with self._lock:
+                old = self._venues.get(exchange)
+                self._venues[exchange] = (identity, venue)
+                if self._keeper is None and not venue.paper:
+                    self._keeper = asyncio.run_coroutine_threadsafe(self._keep_warm(), self._loop)
         if old is not None:
-            self._spawn(old[1].close())
+            # Replaced (keys rotated, venue URL changed): a runner may still be finishing on it.
+            with self._lock:
+                self._retired.append(old[1])
+            self._spawn(self._retire(old[1], float(getattr(settings, "VENUE_RETIRE_SECONDS", 60.0))))
         return venue
 
     def close(self) -> None:
@@ -170,8 +180,9 @@ class VenueSession:
         if self._closed:
             return
         with self._lock:
-            venues = [v for _, v in self._venues.values()]
+            venues = [v for _, v in self._venues.values()] + self._retired
             self._venues.clear()
+            self._retired = []
         try:
             self.run(_cancel_pending(), timeout=5)  # keep-warm and refreshes first: they use the venues
             self.run(_close_all(venues), timeout=5)
@@ -248,6 +259,14 @@ class VenueSession:
                     logger.warning("balance keep-warm failed", extra={"event": "balance_refresh_failed",
                                                                      "exchange": venue.exchange.value,
                                                                      "detail": type(exc).__name__})
+
+    async def _retire(self, venue: KeptVenue, delay: float) -> None:
+        await asyncio.sleep(delay)
+        with self._lock:
+            if venue not in self._retired:
+                return  # closed with the session meanwhile
+            self._retired.remove(venue)
+        await venue.close()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop)

@@ -53,6 +53,7 @@ def test_a_venue_is_kept_and_reopened_when_its_keys_change(emulator: VenueEmulat
     monkeypatch.setenv("BINANCE_API_KEY", "emu-binance-rotated")
     rotated = session.venue(Exchange.BINANCE)
     assert rotated is not first and rotated.account != first.account
+    assert session.run(first.fetch_balance())["USDT"] > 0  # retired, not closed under a runner still on it
     monkeypatch.delenv("BINANCE_API_KEY")
     monkeypatch.delenv("BINANCE_API_SECRET")
     paper = session.venue(Exchange.BINANCE)  # keys removed: paper from now on, never the old account
@@ -128,3 +129,19 @@ def test_a_starting_worker_warms_its_venues_and_reports_what_it_cannot_reach(emu
     reads = balance_reads(emulator)
     session.run(session.recent_balance(binance))  # the warm-up's reading stands
     assert balance_reads(emulator) == reads
+
+
+def test_threads_asking_at_once_get_the_same_venue(emulator: VenueEmulator, session: VenueSession) -> None:
+    """A worker's warm-up thread and its first task must not each open (and close) their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def ask(_: int) -> int:
+        try:
+            return id(session.venue(Exchange.BINANCE))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert len(set(pool.map(ask, range(8)))) == 1
