@@ -43,13 +43,27 @@ CAPABILITIES: dict[Exchange, dict[str, Any]] = {
     Exchange.BITGET: {"ccxt_id": "bitget", "market_types": ["spot", "swap"], "needs_passphrase": True},
 }
 
-# Markets are loaded once per process and shared by every client made afterwards.
-_MARKETS: dict[Exchange, tuple[dict[str, Any], dict[str, Any] | None, float]] = {}
+# Markets are loaded once per process and shared by every client: (markets, currencies, loaded at,
+# on the `_now` clock). The markets dict itself is the version: a client remembers the one it was
+# handed (`_HELD`) and is handed markets again only when the cache holds another one.
+MarketsEntry = tuple[dict[str, Any], dict[str, Any] | None, float]
+_MARKETS: dict[Exchange, MarketsEntry] = {}
 # asyncio locks belong to one event loop; short-lived loops (sync views) each get their own.
 _MARKET_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Exchange, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
+# Older markets are reloaded before use: precision, minimums, fees and listings change at the exchange.
 MARKETS_MAX_AGE_SECONDS = 3600.0
+# A reload that failed keeps the previous markets in use this long before it is tried again.
+MARKETS_RETRY_SECONDS = 60.0
+_RETRY_AT: dict[Exchange, float] = {}
+# The attribute naming, on a ccxt client, the cached markets dict its markets were set from.
+_HELD = "_desk_markets_held"
+
+
+def _now() -> float:
+    """The cache's clock (monotonic); a seam for tests that let markets age."""
+    return time.monotonic()
 
 
 def venue_label() -> str:
@@ -108,9 +122,40 @@ def _point_at_venue(client: Any, exchange: Exchange) -> Any:
 
 
 def _share_markets(client: Any, exchange: Exchange) -> None:
-    cached = _MARKETS.get(exchange)
-    if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:
-        client.set_markets(cached[0], cached[1])
+    """A new client starts with the process's markets when they are fresh (else its first load reloads)."""
+    entry = _fresh(exchange)
+    if entry is not None:
+        _hand_over(client, entry)
+
+
+def _fresh(exchange: Exchange) -> MarketsEntry | None:
+    """The cached markets when they can be used without asking the exchange; no I/O, two lookups."""
+    entry = _MARKETS.get(exchange)
+    if entry is None:
+        return None
+    now = _now()
+    if now - entry[2] < MARKETS_MAX_AGE_SECONDS or now < _RETRY_AT.get(exchange, 0.0):
+        return entry
+    return None
+
+
+def _hand_over(client: Any, entry: MarketsEntry) -> None:
+    """Give `client` the cached markets unless it already holds them: ccxt's set_markets rebuilds every
+    market of the exchange (tens of ms for thousands), so it runs once per client per change."""
+    if getattr(client, _HELD, None) is entry[0]:
+        return
+    client.set_markets(entry[0], entry[1])
+    setattr(client, _HELD, entry[0])
+
+
+def follow_markets(client: Any, exchange: Exchange) -> None:
+    """Synchronous and without I/O: a client whose markets are older than the process's gets the new ones.
+
+    For precision helpers that run between awaits; reloading stale markets is `load_markets`' job.
+    """
+    entry = _MARKETS.get(exchange)
+    if entry is not None:
+        _hand_over(client, entry)
 
 
 def async_client(exchange: Exchange | str, credentials: dict[str, str] | None = None) -> Any:
@@ -128,27 +173,55 @@ def sync_client(exchange: Exchange | str, credentials: dict[str, str] | None = N
 
 
 async def load_markets(client: Any, exchange: Exchange) -> dict[str, Any]:
-    """Load markets through `client` unless this process already has them."""
-    cached = _MARKETS.get(exchange)
-    if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:
-        if not client.markets:
-            client.set_markets(cached[0], cached[1])
-        return cached[0]
-    locks = _MARKET_LOCKS.setdefault(asyncio.get_running_loop(), {})
-    lock = locks.setdefault(exchange, asyncio.Lock())
-    async with lock:
-        cached = _MARKETS.get(exchange)
-        if cached and time.monotonic() - cached[2] < MARKETS_MAX_AGE_SECONDS:
-            client.set_markets(cached[0], cached[1])
-            return cached[0]
-        markets = await call(exchange, client.load_markets)
-        _MARKETS[exchange] = (markets, client.currencies, time.monotonic())
-        return markets
+    """The process's markets for `exchange`, with `client` holding them.
+
+    Fresh (younger than MARKETS_MAX_AGE_SECONDS): no I/O, and `client` is handed them only if it
+    holds older ones. Stale or missing: one reload through `client` per event loop (the others
+    wait on the lock and take its result). Kept venues call this before every use, so a change
+    at the exchange reaches a venue that has lived for days within the max age.
+    """
+    entry = _fresh(exchange)
+    if entry is None:
+        locks = _MARKET_LOCKS.setdefault(asyncio.get_running_loop(), {})
+        lock = locks.setdefault(exchange, asyncio.Lock())
+        async with lock:
+            entry = _fresh(exchange)
+            if entry is None:
+                entry = await _reload(client, exchange)
+    _hand_over(client, entry)
+    return entry[0]
+
+
+async def _reload(client: Any, exchange: Exchange) -> MarketsEntry:
+    """Ask the exchange for its markets (ccxt answers from memory unless told to reload)."""
+    previous = _MARKETS.get(exchange)
+    try:
+        markets = await call(exchange, client.load_markets, True)
+    except ApiError as exc:
+        if previous is None:
+            raise
+        # The exchange still decides what it accepts; older markets beat refusing every order.
+        _RETRY_AT[exchange] = _now() + MARKETS_RETRY_SECONDS
+        logger.warning("markets refresh failed; the previous markets stay in use",
+                       extra={"event": "markets_refresh_failed", "exchange": exchange.value,
+                              "error_code": exc.error_code})
+        return previous
+    currencies = client.currencies
+    _RETRY_AT.pop(exchange, None)
+    if previous is not None and markets == previous[0] and currencies == previous[1]:
+        # Nothing changed at the exchange: the same version, younger, so no client is handed it again.
+        entry: MarketsEntry = (previous[0], previous[1], _now())
+    else:
+        entry = (markets, currencies, _now())
+    _MARKETS[exchange] = entry
+    setattr(client, _HELD, entry[0])  # ccxt set this client's markets (equal to the entry's) while loading
+    return entry
 
 
 def forget_markets() -> None:
     """Drop the process's market cache (tests, or after a venue switch)."""
     _MARKETS.clear()
+    _RETRY_AT.clear()
     _MARKET_LOCKS.clear()
 
 

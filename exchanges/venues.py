@@ -250,27 +250,37 @@ def check_minimums(rules: MarketRules, qty: Decimal, price: Decimal | None) -> N
 
 
 class _CcxtMarkets:
-    """Markets and ccxt's own precision functions, shared by the live and paper venues."""
+    """Markets and ccxt's own precision functions, shared by the live and paper venues.
+
+    A venue may be kept for a worker's whole life (`exchanges.sessions`), so it never settles on
+    the markets it first saw: every `rules()` goes through the process's market cache (no I/O
+    while it is younger than `connectivity.MARKETS_MAX_AGE_SECONDS`, one reload when older), and
+    every precision use picks up markets another client reloaded. ccxt's costly `set_markets`
+    runs only when the cache holds markets this client does not have.
+    """
 
     def __init__(self, exchange: Exchange, client: Any) -> None:
         self.exchange = exchange
         self.client = client
-        self._loaded = False
 
     async def ensure(self) -> None:
-        if not self._loaded:
-            await connectivity.load_markets(self.client, self.exchange)
-            self._loaded = True
+        await connectivity.load_markets(self.client, self.exchange)
 
     async def rules(self, instrument: Instrument) -> MarketRules:
         await self.ensure()
         return rules_from_market(instrument, connectivity.market_for(self.client.markets, instrument))
 
-    def contract_size(self, instrument: Instrument) -> Decimal:
-        """Base units per ccxt amount unit for the leg's market (markets must be loaded)."""
+    def _current(self) -> dict[str, Any]:
+        """The client's markets, first brought up to the process cache's (no I/O)."""
+        connectivity.follow_markets(self.client, self.exchange)
         if not self.client.markets:
             raise ExchangeUnavailable(f"{self.exchange}: markets not loaded (call rules() first)")
-        market = connectivity.market_for(self.client.markets, instrument)
+        markets: dict[str, Any] = self.client.markets
+        return markets
+
+    def contract_size(self, instrument: Instrument) -> Decimal:
+        """Base units per ccxt amount unit for the leg's market (markets must be loaded)."""
+        market = connectivity.market_for(self._current(), instrument)
         return market_contract_size(instrument, market)
 
     def amount(self, instrument: Instrument, qty: Decimal) -> Decimal:
@@ -291,6 +301,7 @@ class _CcxtMarkets:
         return from_contracts(Decimal(text), size)
 
     def price(self, instrument: Instrument, price: Decimal) -> Decimal:
+        self._current()
         return Decimal(self.client.price_to_precision(instrument.unified, str(price)))
 
 

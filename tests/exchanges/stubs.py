@@ -55,7 +55,7 @@ class FakeRestClient:
         self.fetches: list[str] = []
         FakeRestClient.instances.append(self)
 
-    async def load_markets(self) -> dict[str, Any]:
+    async def load_markets(self, reload: bool = False) -> dict[str, Any]:
         if self.error is not None:
             raise self.error
         self.markets = MARKETS
