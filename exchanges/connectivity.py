@@ -192,6 +192,31 @@ async def load_markets(client: Any, exchange: Exchange) -> dict[str, Any]:
     return entry[0]
 
 
+def markets_age(exchange: Exchange) -> float | None:
+    """Seconds since the process's markets for `exchange` were loaded (None: never)."""
+    entry = _MARKETS.get(exchange)
+    return None if entry is None else _now() - entry[2]
+
+
+async def refresh_markets(client: Any, exchange: Exchange, *, within: float) -> bool:
+    """Reload ahead of time when the markets are missing or would age out within `within` seconds.
+
+    For a background keeper, so the reload never falls on an order's path. True if it reloaded.
+    """
+    age = markets_age(exchange)
+    if age is not None and age < MARKETS_MAX_AGE_SECONDS - within:
+        return False
+    locks = _MARKET_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    async with locks.setdefault(exchange, asyncio.Lock()):
+        age = markets_age(exchange)
+        if age is not None and age < MARKETS_MAX_AGE_SECONDS - within:
+            return False  # someone else just did
+        before = _MARKETS.get(exchange)
+        entry = await _reload(client, exchange)
+    _hand_over(client, entry)
+    return before is None or entry[0] is not before[0]
+
+
 async def _reload(client: Any, exchange: Exchange) -> MarketsEntry:
     """Ask the exchange for its markets (ccxt answers from memory unless told to reload)."""
     previous = _MARKETS.get(exchange)

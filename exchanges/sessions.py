@@ -243,13 +243,24 @@ class VenueSession:
         self._loop.create_task(refresh())
 
     async def _keep_warm(self) -> None:
-        """Re-read live balances before they age out, so an opportunity never waits for one."""
+        """Re-read live balances and reload markets before they age out: never on an order's path."""
+        from exchanges import connectivity
+
         while True:
             period = max(0.5, balances.max_age_seconds() / 3)
             await asyncio.sleep(period)
             with self._lock:
                 venues = [v for _, v in self._venues.values() if not v.paper]
             for venue in venues:
+                client = getattr(venue.inner, "client", None)
+                try:
+                    if client is not None and await connectivity.refresh_markets(
+                            client, venue.exchange, within=float(getattr(settings, "MARKETS_REFRESH_AHEAD_SECONDS", 300))):
+                        _freeze_if_frozen()
+                except Exception as exc:  # noqa: BLE001 - the previous markets stay; logged by connectivity
+                    logger.warning("markets refresh failed", extra={"event": "markets_refresh_failed",
+                                                                   "exchange": venue.exchange.value,
+                                                                   "detail": type(exc).__name__})
                 try:
                     free = await balances.recent(loop_redis(), venue.exchange.value, venue.account, now_ms(),
                                                  balances.max_age_seconds() * 1000 - period * 1000)
@@ -270,6 +281,14 @@ class VenueSession:
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+
+def _freeze_if_frozen() -> None:
+    """A process that froze its start-up objects (workers do) freezes freshly loaded markets too."""
+    import gc
+
+    if gc.get_freeze_count():
+        gc.freeze()
 
 
 async def _close_all(venues: list[KeptVenue]) -> None:

@@ -211,3 +211,26 @@ async def test_without_any_markets_a_failed_load_is_exchange_unavailable(exchang
             kept.amount("0.01")
     finally:
         await kept.close()
+
+
+async def test_a_keeper_reloads_ahead_of_the_max_age_so_no_order_waits(exchange: MockOkxInstruments,
+                                                                       clock: Clock) -> None:
+    kept = Kept(exchange)
+    client = kept.venue.client
+    try:
+        assert await connectivity.refresh_markets(client, Exchange.OKX, within=300)  # none yet: loads
+        assert exchange.requests == 2
+        assert not await connectivity.refresh_markets(client, Exchange.OKX, within=300)  # fresh: no I/O
+        exchange.swap_file = OKX_SWAP_RECENT
+        clock.advance(connectivity.MARKETS_MAX_AGE_SECONDS - 301)
+        assert not await connectivity.refresh_markets(client, Exchange.OKX, within=300)
+        assert exchange.requests == 2
+        clock.advance(2)  # within 5 minutes of the max age: the keeper reloads now...
+        keepers = [connectivity.refresh_markets(client, Exchange.OKX, within=300) for _ in range(3)]
+        assert sorted(await asyncio.gather(*keepers)) == [False, False, True]  # ...once
+        assert exchange.requests == 4
+        requests = exchange.requests
+        assert await kept.min_amount() == D("0.0001")  # the order's path finds them fresh: no request
+        assert exchange.requests == requests
+    finally:
+        await kept.close()
