@@ -18,7 +18,7 @@ the "execution" queue, which any other desk on the same database would share.
 
 Figures, per execution (Bybit linear BTCUSDT sell vs Binance spot BTCUSDT buy):
 - detection -> both legs received: the later leg's arrival minus the detection moment
-  (queue hop, claim, re-validation, the risk gate with its balance reads, both sends);
+  (queue hop, claim, re-validation on the cached books and balance reading, the risk gate, both sends);
 - skew: the gap between the two legs' arrivals.
 
 Run: `python -m tests.bench.execution [--executions 200]` (targets: p99 <= 30 ms and <= 5 ms).
@@ -247,8 +247,8 @@ def detection_to_orders(executions: int = 200, qty: str = "0.001", quiet: bool =
               f"p99={result['skew_p99_ms']:.2f} ms max={result['skew_max_ms']:.2f} ms  "
               f"[target p99 <= {TARGET_SKEW_MS:.0f} ms: {ok}]")
         print(f"    of which detection -> the worker's first request at the emulator (queue hop, claim, "
-              f"clients): p50={result['pickup_p50_ms']:.2f} ms p99={result['pickup_p99_ms']:.2f} ms; the rest is "
-              "the balance reads, the risk gate and the sends")
+              f"re-validation, risk gate): p50={result['pickup_p50_ms']:.2f} ms p99={result['pickup_p99_ms']:.2f} ms; "
+              "the rest is the second leg's send")
         print(f"    execution outcomes (warm-up included): {states}")
     return result
 
