@@ -12,11 +12,9 @@ import pytest
 from exchanges.connectivity import async_client
 from exchanges.order_books import OrderBook, write_book
 from exchanges.symbols import Exchange, Instrument, MarketType
-from tests.trading_execution.conftest import EventRecorder
+from tests.trading_execution.conftest import pair, published  # noqa: F401 - the same fixtures, shared
 from tests.venue.server import VenueEmulator
 from tests.venue.trading import TEST_ACCOUNTS
-
-pytest_plugins = ["tests.venue.fixtures"]
 
 BYBIT_LINEAR_BTC = Instrument(Exchange.BYBIT, "BTCUSDT", MarketType.LINEAR)
 BINANCE_SPOT_BTC = Instrument(Exchange.BINANCE, "BTCUSDT", MarketType.SPOT)
@@ -56,23 +54,3 @@ def emulator(venue_factory: Callable[..., VenueEmulator], monkeypatch: pytest.Mo
     for book in asyncio.run(_fetch_books()):
         write_book(book)
     yield emulator
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> EventRecorder:
-    recorder = EventRecorder()
-    monkeypatch.setattr("trading.execution._publish", recorder)
-    return recorder
-
-
-@pytest.fixture
-def pair(db: Any) -> Any:
-    from trading.models import Pair
-
-    return Pair.objects.create(
-        id="bybit_binance_btc", leg1_exchange="bybit", leg1_symbol="BTCUSDT", leg1_type="linear",
-        leg2_exchange="binance", leg2_symbol="BTCUSDT", leg2_type="spot", threshold=Decimal("0.1"),
-        qty=QTY, total_amount=Decimal("100000"), direction="auto", enabled=True,
-    )
-
-
