@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -243,33 +244,44 @@ class VenueSession:
         self._loop.create_task(refresh())
 
     async def _keep_warm(self) -> None:
-        """Re-read live balances and reload markets before they age out: never on an order's path."""
-        from exchanges import connectivity
+        """Re-read live balances and reload markets before they age out: never on an order's path.
 
+        Venues are kept warm side by side; one that fails is tried again after a growing pause
+        (up to a minute), so an unreachable exchange is reported without flooding the log.
+        """
+        failures: dict[Exchange, int] = {}
+        next_try: dict[Exchange, float] = {}
         while True:
             period = max(0.5, balances.max_age_seconds() / 3)
             await asyncio.sleep(period)
             with self._lock:
                 venues = [v for _, v in self._venues.values() if not v.paper]
-            for venue in venues:
-                client = getattr(venue.inner, "client", None)
-                try:
-                    if client is not None and await connectivity.refresh_markets(
-                            client, venue.exchange, within=float(getattr(settings, "MARKETS_REFRESH_AHEAD_SECONDS", 300))):
-                        _freeze_if_frozen()
-                except Exception as exc:  # noqa: BLE001 - the previous markets stay; logged by connectivity
-                    logger.warning("markets refresh failed", extra={"event": "markets_refresh_failed",
-                                                                   "exchange": venue.exchange.value,
-                                                                   "detail": type(exc).__name__})
-                try:
-                    free = await balances.recent(loop_redis(), venue.exchange.value, venue.account, now_ms(),
-                                                 balances.max_age_seconds() * 1000 - period * 1000)
-                    if free is None:
-                        await self.read_balance(venue)
-                except Exception as exc:  # noqa: BLE001 - an unreachable venue is reported by its calls
-                    logger.warning("balance keep-warm failed", extra={"event": "balance_refresh_failed",
-                                                                     "exchange": venue.exchange.value,
-                                                                     "detail": type(exc).__name__})
+            now = time.monotonic()
+            due = [v for v in venues if next_try.get(v.exchange, 0.0) <= now]
+            results = await asyncio.gather(*(self._warm(v, period) for v in due), return_exceptions=True)
+            for venue, result in zip(due, results, strict=True):
+                if isinstance(result, BaseException):
+                    n = failures[venue.exchange] = failures.get(venue.exchange, 0) + 1
+                    pause = min(60.0, period * 2 ** n)
+                    next_try[venue.exchange] = now + pause
+                    logger.warning("venue keep-warm failed", extra={
+                        "event": "venue_keep_warm_failed", "exchange": venue.exchange.value,
+                        "detail": {"error": type(result).__name__, "failures": n, "retryInSeconds": round(pause, 1)}})
+                else:
+                    failures.pop(venue.exchange, None)
+                    next_try.pop(venue.exchange, None)
+
+    async def _warm(self, venue: KeptVenue, period: float) -> None:
+        from exchanges import connectivity
+
+        client = getattr(venue.inner, "client", None)
+        ahead = float(getattr(settings, "MARKETS_REFRESH_AHEAD_SECONDS", 300))
+        if client is not None and await connectivity.refresh_markets(client, venue.exchange, within=ahead):
+            _freeze_if_frozen()
+        free = await balances.recent(loop_redis(), venue.exchange.value, venue.account, now_ms(),
+                                     balances.max_age_seconds() * 1000 - period * 1000)
+        if free is None:
+            await self.read_balance(venue)
 
     async def _retire(self, venue: KeptVenue, delay: float) -> None:
         await asyncio.sleep(delay)

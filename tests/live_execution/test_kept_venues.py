@@ -145,3 +145,20 @@ def test_threads_asking_at_once_get_the_same_venue(emulator: VenueEmulator, sess
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert len(set(pool.map(ask, range(8)))) == 1
+
+
+def test_the_keeper_backs_off_an_unreachable_venue_and_keeps_the_others_warm(
+        emulator: VenueEmulator, session: VenueSession, settings: Any) -> None:
+    settings.RISK_BALANCE_MAX_AGE_SECONDS = 0.9  # the keeper runs every 0.3 s
+    settings.RISK_RETRY_ATTEMPTS = 1
+    session.venue(Exchange.BINANCE)
+    session.venue(Exchange.BYBIT)
+    emulator.inject("bybit", "http_status", status=503, count=None)
+    bybit_before = len(emulator.requests_to("/bybit/"))
+    time.sleep(3.2)
+    binance = len(emulator.requests_to("/api/v3/account"))
+    bybit = len(emulator.requests_to("/bybit/")) - bybit_before  # each try stops at its first refused request
+    # Binance is re-read as its reading ages (about every 0.3-0.6 s); Bybit, failing, after 0.6, 1.2,
+    # 2.4 s... pauses: a handful of tries at most, not one per 0.3 s round (about 10).
+    assert binance >= 4, binance
+    assert 1 <= bybit <= 4, bybit
