@@ -30,6 +30,9 @@ if (!("ResizeObserver" in window)) {
   (window as unknown as { ResizeObserver: unknown }).ResizeObserver = NoopResizeObserver;
   (globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver = NoopResizeObserver;
 }
+// jsdom has no 2D canvas (it reports "not implemented" on every call): say so quietly, as a browser
+// without canvas would; charts then stay out (see features/dashboard/canvas.ts).
+HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement["getContext"];
 // antd asks getComputedStyle for pseudo-elements, which jsdom reports as "not implemented"; drop that argument.
 const realGetComputedStyle = window.getComputedStyle.bind(window);
 window.getComputedStyle = (elt: Element) => realGetComputedStyle(elt);

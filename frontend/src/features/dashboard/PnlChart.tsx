@@ -1,5 +1,6 @@
 /** Cumulative realised PnL (lightweight-charts, lazy-loaded): live solid, paper dashed. */
 import { ColorType, createChart, LineSeries, LineStyle, type IChartApi, type ISeriesApi, type UTCTimestamp } from "lightweight-charts";
+import { canDrawCharts } from "./canvas";
 import { useEffect, useRef } from "react";
 import type { PnlHistory } from "./analyticsApi";
 
@@ -19,7 +20,7 @@ export default function PnlChart({ history, height = 200 }: Props) {
 
   useEffect(() => {
     const el = container.current;
-    if (!el) return;
+    if (!el || !canDrawCharts()) return; // no 2D canvas: the card still shows its figures
     let chart: IChartApi | null = null;
     try {
       chart = createChart(el, {

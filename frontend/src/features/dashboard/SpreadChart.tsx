@@ -8,6 +8,7 @@ import {
   type ISeriesApi,
   type UTCTimestamp,
 } from "lightweight-charts";
+import { canDrawCharts } from "./canvas";
 import { useEffect, useRef } from "react";
 import type { SpreadPoint } from "../arbitrage/types";
 
@@ -24,7 +25,7 @@ export default function SpreadChart({ points, threshold, height = 180 }: Props) 
 
   useEffect(() => {
     const el = container.current;
-    if (!el) return;
+    if (!el || !canDrawCharts()) return; // no 2D canvas: the card still shows its figures
     let created: IChartApi | null = null;
     try {
       created = createChart(el, {
