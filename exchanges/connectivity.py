@@ -148,6 +148,11 @@ def _hand_over(client: Any, entry: MarketsEntry) -> None:
     setattr(client, _HELD, entry[0])
 
 
+def follows_cache(client: Any) -> bool:
+    """Whether `client`'s markets came from the process's cache (a client that brought its own does not)."""
+    return getattr(client, _HELD, None) is not None
+
+
 def follow_markets(client: Any, exchange: Exchange) -> None:
     """Synchronous and without I/O: a client whose markets are older than the process's gets the new ones.
 

@@ -200,6 +200,7 @@ class MarketData:
         min_interval_ms: int | None = None,
         depth: int | None = None,
         refresh_seconds: float = 5.0,
+        markets_check_seconds: float = 60.0,
         heartbeat_seconds: float = 1.0,
         watchdog_seconds: float | None = None,
         backoff: Callable[[int], float] = backoff_delay,
@@ -214,6 +215,7 @@ class MarketData:
         self.min_interval_s = interval / 1000
         self.depth = depth or int(getattr(settings, "ORDER_BOOK_DEPTH", 20))
         self.refresh_seconds = refresh_seconds
+        self.markets_check_seconds = markets_check_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.watchdog_seconds = watchdog_seconds or min(1.0, self.stale_seconds / 4)
         self.backoff = backoff
@@ -236,6 +238,7 @@ class MarketData:
         self._background = [
             asyncio.create_task(self._every(self.refresh_seconds, self.refresh)),
             asyncio.create_task(self._every(self.heartbeat_seconds, self.heartbeat)),
+            asyncio.create_task(self._every(self.markets_check_seconds, self.refresh_markets)),
             asyncio.create_task(self._every(self.watchdog_seconds, self.check_staleness)),
         ]
         try:
@@ -288,6 +291,22 @@ class MarketData:
             logger.info("stream stopped (no longer used)", extra={
                 "event": "stream_stopped", "exchange": instrument.exchange.value, "symbol": instrument.symbol})
 
+    async def refresh_markets(self) -> None:
+        """Reload markets ahead of their max age (contract sizes and precisions shape every book).
+
+        A reload that fails keeps the previous markets (connectivity logs it); streams pick the new
+        markets up on their next update (`follow_markets`, no I/O).
+        """
+        ahead = float(getattr(settings, "MARKETS_REFRESH_AHEAD_SECONDS", 300))
+        for exchange, client in list(self.clients.items()):
+            if not connectivity.follows_cache(client):
+                continue
+            try:
+                await connectivity.refresh_markets(client, exchange, within=max(ahead, self.markets_check_seconds))
+            except Exception as exc:  # noqa: BLE001 - the streams go on with the markets they have
+                logger.warning("markets refresh failed", extra={"event": "markets_refresh_failed",
+                                                               "exchange": exchange.value, "detail": _short(exc)})
+
     def _instruments_now(self) -> set[Instrument]:
         try:
             return self.instruments()
@@ -334,6 +353,8 @@ class MarketData:
                 self.clients[exchange] = client
             if not getattr(client, "markets", None):
                 await connectivity.load_markets(client, exchange)
+            elif connectivity.follows_cache(client):
+                connectivity.follow_markets(client, exchange)  # newer markets from a refresh; no I/O
             return client
 
     async def _close_client(self, exchange: Exchange, client: Any) -> None:

@@ -234,3 +234,33 @@ async def test_a_keeper_reloads_ahead_of_the_max_age_so_no_order_waits(exchange:
         assert exchange.requests == requests
     finally:
         await kept.close()
+
+
+async def test_market_data_reloads_ahead_and_its_streams_follow(exchange: MockOkxInstruments, clock: Clock) -> None:
+    """Books are sized with the markets (contract sizes, lots): the stream process refreshes them too."""
+    from arbsite.redis_client import get_async_redis
+    from exchanges.market_data import MarketData
+
+    kept = Kept(exchange)
+    redis = get_async_redis()
+
+    async def publish(event: str, data: dict[str, Any]) -> None:
+        return None
+
+    service = MarketData(lambda _: kept.venue.client, publish, redis=redis, instruments=lambda: set())
+    try:
+        client = await service.client_for(Exchange.OKX)
+        assert connectivity.market_for(client.markets, OKX_LINEAR)["limits"]["amount"]["min"] == 1
+        assert exchange.requests == 2
+        await service.refresh_markets()  # fresh: nothing asked
+        assert exchange.requests == 2
+        exchange.swap_file = OKX_SWAP_RECENT
+        clock.advance(connectivity.MARKETS_MAX_AGE_SECONDS - 120)  # inside the look-ahead window
+        await service.refresh_markets()
+        assert exchange.requests == 4
+        client = await service.client_for(Exchange.OKX)  # what every stream update does: no I/O
+        assert connectivity.market_for(client.markets, OKX_LINEAR)["limits"]["amount"]["min"] == 0.01
+        assert exchange.requests == 4
+    finally:
+        await kept.close()
+        await redis.aclose()
