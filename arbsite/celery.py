@@ -23,21 +23,10 @@ app.conf.task_default_queue = Queue.DEFAULT
 app.autodiscover_tasks()
 
 
-def freeze_long_lived_objects() -> None:
-    """Keep what a process loaded at start (Django, ccxt's markets: ~1M objects) out of the collector.
-
-    A full collection over them pauses the process for tens of milliseconds, in the middle of an
-    order if it falls there; frozen, they are never scanned again (`gc.freeze`).
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-
-
 @worker_process_init.connect
 def _prepare_trading_process(**_: object) -> None:
     """Each worker process opens its venues before its first task (markets, connections, balances)."""
+    from arbsite.memory import freeze_long_lived
     from exchanges.sessions import warm_up_in_background
 
-    warm_up_in_background(then=freeze_long_lived_objects)
+    warm_up_in_background(then=freeze_long_lived)

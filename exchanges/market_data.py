@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from arbsite.errors import ErrorCode, NotFound, ValidationFailed
+from arbsite.memory import freeze_again_if_frozen, freeze_long_lived
 from arbsite.redis_client import get_async_redis, key
 from exchanges import connectivity
 from exchanges.order_books import (
@@ -302,7 +303,8 @@ class MarketData:
             if not connectivity.follows_cache(client):
                 continue
             try:
-                await connectivity.refresh_markets(client, exchange, within=max(ahead, self.markets_check_seconds))
+                if await connectivity.refresh_markets(client, exchange, within=max(ahead, self.markets_check_seconds)):
+                    freeze_again_if_frozen()
             except Exception as exc:  # noqa: BLE001 - the streams go on with the markets they have
                 logger.warning("markets refresh failed", extra={"event": "markets_refresh_failed",
                                                                "exchange": exchange.value, "detail": _short(exc)})
@@ -353,6 +355,7 @@ class MarketData:
                 self.clients[exchange] = client
             if not getattr(client, "markets", None):
                 await connectivity.load_markets(client, exchange)
+                freeze_long_lived()  # this exchange's markets stay for the process's life
             elif connectivity.follows_cache(client):
                 connectivity.follow_markets(client, exchange)  # newer markets from a refresh; no I/O
             return client

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from arbsite.memory import freeze_again_if_frozen
 from arbsite.redis_client import loop_redis
 from exchanges import balances
 from exchanges.credentials import credentials_for
@@ -277,7 +278,7 @@ class VenueSession:
         client = getattr(venue.inner, "client", None)
         ahead = float(getattr(settings, "MARKETS_REFRESH_AHEAD_SECONDS", 300))
         if client is not None and await connectivity.refresh_markets(client, venue.exchange, within=ahead):
-            _freeze_if_frozen()
+            freeze_again_if_frozen()
         free = await balances.recent(loop_redis(), venue.exchange.value, venue.account, now_ms(),
                                      balances.max_age_seconds() * 1000 - period * 1000)
         if free is None:
@@ -293,14 +294,6 @@ class VenueSession:
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-
-
-def _freeze_if_frozen() -> None:
-    """A process that froze its start-up objects (workers do) freezes freshly loaded markets too."""
-    import gc
-
-    if gc.get_freeze_count():
-        gc.freeze()
 
 
 async def _close_all(venues: list[KeptVenue]) -> None:
