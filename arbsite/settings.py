@@ -260,6 +260,15 @@ LEG_RISK_FLATTEN_SLIPPAGE_PERCENT = env.float("LEG_RISK_FLATTEN_SLIPPAGE_PERCENT
 LEG_RISK_MAX_SECONDS = env.float("LEG_RISK_MAX_SECONDS", default=30.0)
 # Must stay above CELERY_TASK_TIME_LIMIT so a live worker never loses its claim.
 EXECUTION_LEASE_SECONDS = env.int("EXECUTION_LEASE_SECONDS", default=180)
+# Lookups of an order whose answer was lost before the execution waits for its lease (never guesses).
+EXECUTION_RECONCILE_ATTEMPTS = env.int("EXECUTION_RECONCILE_ATTEMPTS", default=3)
+# Kept venues (exchanges/sessions.py): how old a balance reading may be for the risk gate (every
+# order voids it anyway), the pause before re-reading after an order, how long a replaced venue
+# lives on for a runner still using it, and how early markets are reloaded before their max age.
+RISK_BALANCE_MAX_AGE_SECONDS = env.float("RISK_BALANCE_MAX_AGE_SECONDS", default=10.0)
+BALANCE_REFRESH_DELAY_SECONDS = env.float("BALANCE_REFRESH_DELAY_SECONDS", default=0.2)
+VENUE_RETIRE_SECONDS = env.float("VENUE_RETIRE_SECONDS", default=60.0)
+MARKETS_REFRESH_AHEAD_SECONDS = env.float("MARKETS_REFRESH_AHEAD_SECONDS", default=300.0)
 
 # Websocket: how long a publish may wait on Redis, subscriptions per connection, latency sampling.
 WS_PUBLISH_TIMEOUT = env.float("WS_PUBLISH_TIMEOUT", default=0.5)
