@@ -1,4 +1,4 @@
-"""A local Binance + Bybit venue emulator replaying recorded data, for tests and offline demos."""
+"""A local Binance + Bybit + OKX venue emulator replaying recorded data, for tests and offline demos."""
 
 from tests.venue.server import VenueEmulator
 

@@ -1,5 +1,8 @@
 """Run the venue emulator alone: `python -m tests.venue --port 8765 [--speed 1] [--on-end close|loop]`.
 
+It prints the exchanges it speaks (Binance and Bybit with trading, OKX public market data) and the
+recorded books each one replays.
+
 No Django needed: the data folder comes from --data-dir, else $EXCHANGE_DATA_DIR, else
 ../shared/data next to the repository. Point the desk at the printed URL with EXCHANGE_VENUE_URL;
 to trade on it, set the printed test account keys as {EXCHANGE}_API_KEY / {EXCHANGE}_API_SECRET.
@@ -24,6 +27,16 @@ def data_dir_from(arg: str | None) -> Path:
     raw = arg or os.environ.get("EXCHANGE_DATA_DIR") or "../shared/data"
     path = Path(raw)
     return path if path.is_absolute() else (REPO / path).resolve()
+
+
+def served_books(emulator: VenueEmulator) -> list[str]:
+    """One line per exchange: what it serves and the recorded books it replays."""
+    data = emulator.venue.data
+    return [
+        "binance (spot + USD-M, trading): books " + ", ".join(f"{m}:{s}" for m, s in sorted(data.binance_books)),
+        "bybit (spot + linear, trading): books " + ", ".join(f"{c}:{s}" for c, s in sorted(data.bybit_books)),
+        "okx (public market data only): books " + ", ".join(sorted(data.okx_books)),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         funds=funds,
     ).start()
     print(f"venue emulator: {emulator.url}  (EXCHANGE_VENUE_URL={emulator.url}; data {data_dir})", flush=True)
+    for line in served_books(emulator):
+        print(f"  {line}", flush=True)
     for exchange, accounts in TEST_ACCOUNTS.items():
         for api_key, secret in accounts.items():
             print(f"  trading account: {exchange.upper()}_API_KEY={api_key} {exchange.upper()}_API_SECRET={secret}",

@@ -18,6 +18,10 @@ from typing import Any
 _BINANCE_WS = re.compile(r"^(spot|usdm)_([A-Z0-9]+)_(\d{4}-\d{2}-\d{2})_ws_depth[^.]*\.jsonl(\.gz)?$")
 # Bybit: `{spot|linear}_{SYMBOL}_{date}_ws_orderbook{depth}.jsonl[.gz]`, first line is the snapshot.
 _BYBIT_WS = re.compile(r"^(spot|linear)_([A-Z0-9]+)_(\d{4}-\d{2}-\d{2})_ws_orderbook(\d+)\.jsonl(\.gz)?$")
+# OKX: `{INST-ID}_{date}_ws_books.jsonl[.gz]` (the v5 `books` channel), first line is the snapshot.
+_OKX_WS = re.compile(r"^([A-Z0-9-]+?)_(\d{4}-\d{2}-\d{2})_ws_books\.jsonl(\.gz)?$")
+# OKX instruments: the recorded (cryptofeed) responses, `rest_instruments_{INSTTYPE}_{date}_trimmed.json`.
+OKX_INST_TYPES = ("SPOT", "SWAP", "FUTURES")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,18 @@ class BybitBook:
 
 
 @dataclass
+class OkxBook:
+    """An OKX v5 `books` stream for one instId: a snapshot, then updates, each with its CRC32 checksum."""
+
+    inst_id: str
+    frames: list[Frame]
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        return self.frames[0].body
+
+
+@dataclass
 class Recordings:
     data_dir: Path
     binance_spot_info: bytes
@@ -61,6 +77,8 @@ class Recordings:
     bybit_instruments: dict[str, dict[str, Any]]  # category -> full response
     binance_books: dict[tuple[str, str], BinanceBook] = field(default_factory=dict)  # (market, SYMBOL)
     bybit_books: dict[tuple[str, str], BybitBook] = field(default_factory=dict)  # (category, SYMBOL)
+    okx_instruments: dict[str, bytes] = field(default_factory=dict)  # instType -> recorded response bytes
+    okx_books: dict[str, OkxBook] = field(default_factory=dict)  # instId
 
     def binance_listed(self, market: str) -> set[str]:
         info = json.loads(self.binance_spot_info if market == "spot" else self.binance_usdm_info)
@@ -126,6 +144,24 @@ def _load_bybit(data_dir: Path) -> dict[tuple[str, str], BybitBook]:
     return books
 
 
+def _load_okx(data_dir: Path) -> tuple[dict[str, bytes], dict[str, OkxBook]]:
+    meta = data_dir / "okx" / "metadata"
+    instruments: dict[str, bytes] = {}
+    for inst_type in OKX_INST_TYPES:
+        found = sorted(meta.glob(f"rest_instruments_{inst_type}_*_trimmed.json"))
+        if found:
+            instruments[inst_type] = found[-1].read_bytes()
+    books: dict[str, OkxBook] = {}
+    for path in sorted((data_dir / "okx" / "orderbook").glob("*_ws_books.jsonl*")):
+        match = _OKX_WS.match(path.name)
+        if not match:
+            continue
+        frames = [Frame(_arrival(line, line["msg"]), line["msg"]) for line in read_lines(path)]
+        if frames and frames[0].body.get("action") == "snapshot":
+            books[match.group(1)] = OkxBook(match.group(1), frames)
+    return instruments, books
+
+
 @lru_cache(maxsize=4)
 def load(data_dir: Path) -> Recordings:
     data_dir = Path(data_dir)
@@ -136,6 +172,7 @@ def load(data_dir: Path) -> Recordings:
         found = sorted(meta_y.glob(f"{category}_instruments-info_*.json"))
         if found:
             instruments[category] = json.loads(found[-1].read_text())
+    okx_instruments, okx_books = _load_okx(data_dir)
     recordings = Recordings(
         data_dir=data_dir,
         binance_spot_info=sorted(meta_b.glob("spot_exchangeInfo_*.json"))[-1].read_bytes(),
@@ -143,5 +180,7 @@ def load(data_dir: Path) -> Recordings:
         bybit_instruments=instruments,
         binance_books=_load_binance(data_dir),
         bybit_books=_load_bybit(data_dir),
+        okx_instruments=okx_instruments,
+        okx_books=okx_books,
     )
     return recordings

@@ -8,12 +8,16 @@ the emulator against a second implementation of the documented sync rules (data/
 - Binance USD-M: drop events with u < lastUpdateId; the first applied event has
   U <= lastUpdateId <= u; afterwards every event has pu == previous u.
 - Bybit v5: the snapshot replaces the book, each delta sets levels, qty "0" deletes; u is consecutive.
+- OKX v5 `books` (and Bitget `books`): the snapshot replaces the book, each update sets levels, size
+  "0" deletes; after every message the CRC32 (signed 32-bit) of `bid1px:bid1sz:ask1px:ask1sz:...`
+  over the top 25 levels, with the price and size strings as sent, equals the message's `checksum`.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +29,10 @@ Level = tuple[Decimal, Decimal]
 
 class SequenceGap(ValueError):
     """The diff stream does not continue the book: the consumer must resync from a new snapshot."""
+
+
+class ChecksumMismatch(SequenceGap):
+    """The rebuilt book's CRC32 is not the one the exchange sent: an update was lost or corrupted."""
 
 
 @dataclass
@@ -170,3 +178,59 @@ def bybit_book_at(
         ):
             return book.copy()
     raise LookupError(f"update id {update_id} / ts {ts} / message {n} not reached by the recording")
+
+
+def crc32_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]], depth: int = 25) -> int:
+    """OKX/Bitget book checksum: signed CRC32 of bid/ask price:size strings interleaved, top `depth` each."""
+    parts: list[str] = []
+    for i in range(depth):
+        if i < len(bids):
+            parts.extend(bids[i])
+        if i < len(asks):
+            parts.extend(asks[i])
+    value = zlib.crc32(":".join(parts).encode())
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def checksum_books(messages: Iterable[dict[str, Any]], *, verify: bool = True) -> Iterator[tuple[Book, int]]:
+    """OKX/Bitget `books`: yield (book, checksum computed) after each message, snapshot included.
+
+    The book is the same object, mutated (copy it to keep it). With `verify`, a message whose
+    `checksum` differs from the rebuilt book's raises ChecksumMismatch.
+    """
+    book: Book | None = None
+    texts: dict[str, dict[Decimal, tuple[str, str]]] = {"bids": {}, "asks": {}}
+    for message in messages:
+        data = message["data"][0]
+        if message.get("action") == "snapshot":
+            book = Book()
+            texts = {"bids": {}, "asks": {}}
+        elif book is None:
+            raise SequenceGap("update before any snapshot")
+        else:
+            book.applied += 1
+        for side in ("bids", "asks"):
+            for level in data.get(side, []):
+                price, size = Decimal(level[0]), Decimal(level[1])
+                target = book.bids if side == "bids" else book.asks
+                if size == 0:
+                    target.pop(price, None)
+                    texts[side].pop(price, None)
+                else:
+                    target[price] = size
+                    texts[side][price] = (level[0], level[1])
+        bids = [texts["bids"][p] for p in sorted(texts["bids"], reverse=True)[:25]]
+        asks = [texts["asks"][p] for p in sorted(texts["asks"])[:25]]
+        computed = crc32_checksum(bids, asks)
+        if verify and "checksum" in data and int(data["checksum"]) != computed:
+            raise ChecksumMismatch(f"checksum {data['checksum']} != {computed} after {book.applied} updates")
+        book.timestamp_ms = int(data["ts"])
+        yield book, computed
+
+
+def checksum_book_at(messages: Iterable[dict[str, Any]], *, ts: int | None = None, n: int | None = None) -> Book:
+    """The OKX/Bitget book at a message timestamp, or after `n` messages (1 = the snapshot alone)."""
+    for index, (book, _) in enumerate(checksum_books(messages), start=1):
+        if (ts is not None and book.timestamp_ms == ts) or (n is not None and index == n):
+            return book.copy()
+    raise LookupError(f"ts {ts} / message {n} not reached by the recording")

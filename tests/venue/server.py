@@ -1,7 +1,7 @@
-"""The venue emulator: one aiohttp server speaking Binance and Bybit from recorded data.
+"""The venue emulator: one aiohttp server speaking Binance, Bybit and OKX from recorded data.
 
 URLs are `/{exchange}/{original host}{original path}` (see `exchanges.connectivity.emulated_url`).
-Each exchange module (`binance.py`, `bybit.py`) owns a route table keyed by (method, path) and a
+Each exchange module (`binance.py`, `bybit.py`, `okx.py`) owns a route table keyed by (method, path) and a
 websocket handler; this module owns dispatch, pacing and replay, fault injection, the control
 API and the background thread that lets sync and async tests share one emulator.
 
@@ -13,6 +13,8 @@ Control API (JSON):
 - `GET    /_control/requests`  every request received: method, path, wall ns (`?since=N` as below)
 - `GET    /_control/arrivals`  order-create requests received: exchange, path, symbol, client id, wall ns
   (optional `?since=N` skips the first N, for a benchmark polling a long run)
+
+OKX serves public market data only (no trading desk, no accounts).
 
 Trading (see `tests.venue.trading`): each exchange module adds its signed order and account routes
 and names its order-create routes in `order_routes`; every request to one of those is logged as an
@@ -46,6 +48,7 @@ Render = Callable[["Subscription", recordings.Frame, int], str | None]
 ON_END_CHOICES = ("close", "loop")
 WS_KINDS = ("latency", "drop", "stall", "gap", "malformed")
 HTTP_STALL_LIMIT_S = 300.0
+TRADING_EXCHANGES = ("binance", "bybit")  # the others serve public market data only
 _conn_ids = itertools.count(1)
 _sub_ids = itertools.count(1)
 
@@ -164,13 +167,16 @@ class Venue:
         self.connections: set[Connection] = set()
         from tests.venue.binance import BinanceVenue
         from tests.venue.bybit import BybitVenue
+        from tests.venue.okx import OkxVenue
 
-        self.exchanges: dict[str, ExchangeVenue] = {"binance": BinanceVenue(self.data), "bybit": BybitVenue(self.data)}
+        self.exchanges: dict[str, ExchangeVenue] = {
+            "binance": BinanceVenue(self.data), "bybit": BybitVenue(self.data), "okx": OkxVenue(self.data),
+        }
         self.books = LiveBooks(self.data)
         accounts = TEST_ACCOUNTS if accounts is None else accounts
         self.trading: dict[str, TradingDesk] = {
             name: TradingDesk(name, self.data, self.books, accounts.get(name, {}), _funds_for(funds, name))
-            for name in self.exchanges
+            for name in TRADING_EXCHANGES
         }
 
     # --- bookkeeping -------------------------------------------------------------------------------------------
@@ -654,5 +660,7 @@ class VenueEmulator:
         """The recorded frames a subscription to this book replays (for tests that count)."""
         if exchange == "binance":
             yield from self.venue.data.binance_books[(market, symbol)].frames
+        elif exchange == "okx":
+            yield from self.venue.data.okx_books[symbol].frames
         else:
             yield from self.venue.data.bybit_books[(market, symbol)].frames

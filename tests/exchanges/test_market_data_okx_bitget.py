@@ -1,0 +1,78 @@
+"""The market-data process and the Prices API against the emulator's OKX (recorded 2022 `books`
+stream of BTC-USDT spot, real ccxt.pro client): the book reaches Redis as a stream from the
+emulator and equals the independent replay of the recording."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arbsite.redis_client import get_async_redis
+from exchanges.market_data import MarketData
+from exchanges.order_books import StreamState, read_book, read_stream_statuses
+from exchanges.symbols import Exchange, Instrument, MarketType
+from tests.exchanges.stubs import eventually
+from tests.venue import replay
+
+try:
+    from tests.venue.fixtures import venue, venue_factory  # noqa: F401 - fixtures used by name
+except ImportError:  # pragma: no cover - the emulator lives in tests/venue
+    pytest.skip("venue emulator (tests/venue/fixtures.py) not available", allow_module_level=True)
+
+pytestmark = [pytest.mark.emulator, pytest.mark.recorded, pytest.mark.django_db(transaction=True)]
+
+OKX_BTC = Instrument(Exchange.OKX, "BTCUSDT", MarketType.SPOT)
+OKX_BTC_BOOK = "okx/orderbook/BTC-USDT_2022-05-13_ws_books.jsonl.gz"
+
+
+@pytest.fixture
+async def run_marketdata() -> AsyncIterator[Callable[..., Any]]:
+    running: list[tuple[asyncio.Event, asyncio.Task[None], Any]] = []
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def publish(event: str, data: dict[str, Any]) -> None:
+        events.append((event, data))
+
+    async def start(instruments: set[Instrument], **options: Any) -> tuple[MarketData, list[Any]]:
+        redis = get_async_redis()
+        service = MarketData(publisher=publish, redis=redis, instruments=lambda: set(instruments),
+                             heartbeat_seconds=0.1, backoff=lambda attempt: 0.05, **options)
+        stop = asyncio.Event()
+        running.append((stop, asyncio.create_task(service.run(stop)), redis))
+        return service, events
+
+    yield start
+    for stop, task, redis in running:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        await redis.aclose()
+
+
+def is_live(instrument: Instrument) -> bool:
+    status = read_stream_statuses().get(instrument.key)
+    return status is not None and status.state is StreamState.LIVE
+
+
+async def test_okx_books_stream_into_redis_and_the_api_serves_them(  # type: ignore[no-untyped-def]
+        venue_factory, run_marketdata, api, data_dir: Path) -> None:
+    venue_factory(speed=1.0, shift_timestamps=False)  # recorded ts name the message the book was built to
+    _service, events = await run_marketdata({OKX_BTC}, stale_seconds=3600.0)  # 2022 clock: no staleness check
+    await eventually(lambda: read_book(OKX_BTC) is not None and is_live(OKX_BTC), timeout=20)
+    book = read_book(OKX_BTC)
+    assert book is not None and book.venue == "emulator" and book.source == "stream"
+    assert book.bids and book.asks and not book.is_crossed
+    expected = replay.checksum_book_at(replay.read_messages(data_dir / OKX_BTC_BOOK), ts=book.ts)
+    bids, asks = expected.top(len(book.bids))
+    assert [(Decimal(p), Decimal(q)) for p, q in book.bids] == bids[: len(book.bids)]
+    assert [(Decimal(p), Decimal(q)) for p, q in book.asks] == asks[: len(book.asks)]
+    await eventually(lambda: any(e == "price_update" and d["exchange"] == "okx" for e, d in events))
+
+    response = await asyncio.to_thread(api.get, "/api/prices/okx/BTCUSDT?type=spot")
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert data["source"] == "stream" and data["venue"] == "emulator" and data["exchange"] == "okx"
