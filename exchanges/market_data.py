@@ -28,6 +28,7 @@ from arbsite.errors import ErrorCode, NotFound, ValidationFailed
 from arbsite.memory import freeze_again_if_frozen, freeze_long_lived
 from arbsite.redis_client import get_async_redis, key
 from exchanges import connectivity
+from exchanges.book_checksums import ChecksumBook
 from exchanges.order_books import (
     TICK_SIZE,
     OrderBook,
@@ -571,7 +572,11 @@ async def _wait_quietly(tasks: list[asyncio.Task[None]], timeout: float) -> None
 
 def install_sequence_guard(client: Any, exchange: Exchange) -> None:
     """Bybit diffs carry a consecutive `u` that ccxt does not check: check it, and on a gap
-    drop ccxt's book and fail the watch with InvalidNonce (as ccxt itself does for Binance)."""
+    drop ccxt's book and fail the watch with InvalidNonce (as ccxt itself does for Binance).
+    OKX books carry a checksum that ccxt does not check: see `_install_okx_checksum_guard`."""
+    if exchange is Exchange.OKX and hasattr(client, "handle_order_book"):
+        _install_okx_checksum_guard(client)
+        return
     if exchange is not Exchange.BYBIT or not hasattr(client, "handle_order_book"):
         return
     original = client.handle_order_book
@@ -597,6 +602,49 @@ def install_sequence_guard(client: Any, exchange: Exchange) -> None:
                 return None
             else:
                 last[name] = update_id
+        return original(ws, message)
+
+    client.handle_order_book = guarded
+
+
+_OKX_CHECKSUMMED = ("books", "books-l2-tbt", "books50-l2-tbt")
+
+
+def _install_okx_checksum_guard(client: Any) -> None:
+    """Check every OKX `books` message's checksum against the book it leaves; on a mismatch drop
+    ccxt's book and fail the watch with InvalidNonce, so market data resyncs from a new snapshot."""
+    original = client.handle_order_book
+    books: dict[str, ChecksumBook] = {}
+
+    def guarded(ws: Any, message: dict[str, Any]) -> Any:
+        arg = message.get("arg") if isinstance(message, dict) else None
+        data = message.get("data") if isinstance(message, dict) else None
+        channel = arg.get("channel") if isinstance(arg, dict) else None
+        if channel not in _OKX_CHECKSUMMED or not isinstance(data, list):
+            return original(ws, message)
+        assert isinstance(arg, dict)
+        inst = str(arg.get("instId"))
+        name = f"{getattr(ws, 'url', '')}|{channel}|{inst}"
+        if message.get("action") == "snapshot":
+            books[name] = ChecksumBook()
+        book = books.get(name)
+        if book is None:
+            return original(ws, message)  # an update before our snapshot: ccxt has no book either
+        for update in data:
+            book.apply(update)
+            expected = update.get("checksum") if isinstance(update, dict) else None
+            if expected is None:
+                continue
+            computed = book.checksum()
+            if int(expected) != computed:
+                books.pop(name, None)
+                symbol = client.safe_market(inst)["symbol"]
+                message_hash = f"{channel}:{symbol}"
+                client.orderbooks.pop(symbol, None)
+                getattr(ws, "subscriptions", {}).pop(message_hash, None)  # resubscribe: a fresh snapshot
+                ws.reject(ccxt.InvalidNonce(f"okx {channel} {inst}: checksum {expected}, book gives {computed}"),
+                          message_hash)
+                return None
         return original(ws, message)
 
     client.handle_order_book = guarded
