@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from exchanges.book_checksums import crc32_checksum  # pure: the emulator stays free of Django
 
 Level = tuple[Decimal, Decimal]
 
@@ -178,18 +179,6 @@ def bybit_book_at(
         ):
             return book.copy()
     raise LookupError(f"update id {update_id} / ts {ts} / message {n} not reached by the recording")
-
-
-def crc32_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]], depth: int = 25) -> int:
-    """OKX/Bitget book checksum: signed CRC32 of bid/ask price:size strings interleaved, top `depth` each."""
-    parts: list[str] = []
-    for i in range(depth):
-        if i < len(bids):
-            parts.extend(bids[i])
-        if i < len(asks):
-            parts.extend(asks[i])
-    value = zlib.crc32(":".join(parts).encode())
-    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def checksum_books(messages: Iterable[dict[str, Any]], *, verify: bool = True) -> Iterator[tuple[Book, int]]:
