@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from exchanges import connectivity
+from tests.exchanges.market_data_runner import run_marketdata  # noqa: F401 - shared by the emulator tests
 
 
 @pytest.fixture(autouse=True)

@@ -5,17 +5,14 @@ emulator and equals the independent replay of the recording."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from arbsite.redis_client import get_async_redis
-from exchanges.market_data import MarketData
-from exchanges.order_books import StreamState, read_book, read_stream_statuses
+from exchanges.order_books import read_book
 from exchanges.symbols import Exchange, Instrument, MarketType
+from tests.exchanges.market_data_runner import is_live
 from tests.exchanges.stubs import eventually
 from tests.venue import replay
 
@@ -30,38 +27,10 @@ OKX_BTC = Instrument(Exchange.OKX, "BTCUSDT", MarketType.SPOT)
 OKX_BTC_BOOK = "okx/orderbook/BTC-USDT_2022-05-13_ws_books.jsonl.gz"
 
 
-@pytest.fixture
-async def run_marketdata() -> AsyncIterator[Callable[..., Any]]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None], Any]] = []
-    events: list[tuple[str, dict[str, Any]]] = []
-
-    async def publish(event: str, data: dict[str, Any]) -> None:
-        events.append((event, data))
-
-    async def start(instruments: set[Instrument], **options: Any) -> tuple[MarketData, list[Any]]:
-        redis = get_async_redis()
-        service = MarketData(publisher=publish, redis=redis, instruments=lambda: set(instruments),
-                             heartbeat_seconds=0.1, backoff=lambda attempt: 0.05, **options)
-        stop = asyncio.Event()
-        running.append((stop, asyncio.create_task(service.run(stop)), redis))
-        return service, events
-
-    yield start
-    for stop, task, redis in running:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        await redis.aclose()
-
-
-def is_live(instrument: Instrument) -> bool:
-    status = read_stream_statuses().get(instrument.key)
-    return status is not None and status.state is StreamState.LIVE
-
-
 async def test_okx_books_stream_into_redis_and_the_api_serves_them(  # type: ignore[no-untyped-def]
         venue_factory, run_marketdata, api, data_dir: Path) -> None:
     venue_factory(speed=1.0, shift_timestamps=False)  # recorded ts name the message the book was built to
-    _service, events = await run_marketdata({OKX_BTC}, stale_seconds=3600.0)  # 2022 clock: no staleness check
+    _service, recorder = await run_marketdata({OKX_BTC}, stale_seconds=3600.0)  # 2022 clock: no staleness check
     await eventually(lambda: read_book(OKX_BTC) is not None and is_live(OKX_BTC), timeout=20)
     book = read_book(OKX_BTC)
     assert book is not None and book.venue == "emulator" and book.source == "stream"
@@ -71,7 +40,7 @@ async def test_okx_books_stream_into_redis_and_the_api_serves_them(  # type: ign
     assert [(Decimal(p), Decimal(q)) for p, q in book.bids] == bids[: len(book.bids)]
     assert [(Decimal(p), Decimal(q)) for p, q in book.asks] == asks[: len(book.asks)]
     assert [(Decimal(p), Decimal(q)) for p, q in book.asks] == asks[: len(book.asks)]
-    await eventually(lambda: any(e == "price_update" and d["exchange"] == "okx" for e, d in events))
+    await eventually(lambda: any(d["exchange"] == "okx" for d in recorder.of("price_update")))
 
     response = await asyncio.to_thread(api.get, "/api/prices/okx/BTCUSDT?type=spot")
     assert response.status_code == 200, response.content
@@ -113,10 +82,10 @@ async def test_a_lost_okx_update_is_caught_by_its_checksum_and_resynced(  # type
     from exchanges.market_data import SEQUENCE_GAP
 
     emulator = venue_factory(speed=1.0, shift_timestamps=False)
-    _service, events = await run_marketdata({OKX_BTC}, stale_seconds=3600.0)
+    _service, recorder = await run_marketdata({OKX_BTC}, stale_seconds=3600.0)
     await eventually(lambda: is_live(OKX_BTC), timeout=20)
     emulator.inject("okx", "gap", stream="BTC-USDT", after=3)
-    await eventually(lambda: any(e == "engine_alert" and d.get("code") == SEQUENCE_GAP for e, d in events), timeout=15)
+    await eventually(lambda: any(a.get("code") == SEQUENCE_GAP for a in recorder.of("engine_alert")), timeout=15)
     await eventually(lambda: is_live(OKX_BTC), timeout=20)
     book = read_book(OKX_BTC)
     assert book is not None and not book.is_crossed

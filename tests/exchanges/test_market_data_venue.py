@@ -5,15 +5,13 @@ faults are flagged and recovered from."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 
-from arbsite.redis_client import get_async_redis
-from exchanges.market_data import SEQUENCE_GAP, STREAM_STALE, MarketData
+from exchanges.market_data import SEQUENCE_GAP, STREAM_STALE
 from exchanges.order_books import StreamState, read_book, read_stream_statuses
 from exchanges.symbols import Exchange, Instrument, MarketType
+from tests.exchanges.market_data_runner import is_live
 from tests.exchanges.stubs import eventually
 
 try:
@@ -25,43 +23,6 @@ pytestmark = [pytest.mark.emulator, pytest.mark.django_db(transaction=True)]
 
 BINANCE_BTC = Instrument(Exchange.BINANCE, "BTCUSDT", MarketType.SPOT)
 BYBIT_BTC = Instrument(Exchange.BYBIT, "BTCUSDT", MarketType.LINEAR)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    async def publish(self, event: str, data: dict[str, Any]) -> None:
-        self.events.append((event, data))
-
-    def of(self, event: str) -> list[dict[str, Any]]:
-        return [d for e, d in self.events if e == event]
-
-
-@pytest.fixture
-async def run_marketdata() -> AsyncIterator[Callable[..., Any]]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None], Any]] = []
-
-    async def start(instruments: set[Instrument], **options: Any) -> tuple[MarketData, Recorder]:
-        recorder = Recorder()
-        redis = get_async_redis()
-        options.setdefault("backoff", lambda attempt: 0.05)
-        service = MarketData(publisher=recorder.publish, redis=redis, instruments=lambda: set(instruments),
-                             heartbeat_seconds=0.1, **options)
-        stop = asyncio.Event()
-        running.append((stop, asyncio.create_task(service.run(stop)), redis))
-        return service, recorder
-
-    yield start
-    for stop, task, redis in running:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        await redis.aclose()
-
-
-def is_live(instrument: Instrument) -> bool:
-    status = read_stream_statuses().get(instrument.key)
-    return status is not None and status.state is StreamState.LIVE
 
 
 async def test_it_streams_both_venues_into_redis_and_the_api_serves_them(
