@@ -36,7 +36,7 @@ from exchanges import balances
 from exchanges.credentials import credentials_for
 from exchanges.order_books import now_ms
 from exchanges.symbols import Exchange, Instrument
-from exchanges.venues import LiveVenue, MarketRules, OrderResult, OrderType, PaperVenue, Side, Venue
+from exchanges.venues import LiveVenue, MarketRules, OrderResult, OrderType, PaperVenue, Side, Venue, venue_for
 
 logger = logging.getLogger("exchanges.sessions")
 
@@ -125,13 +125,7 @@ class VenueSession:
         """Run `awaitable` on the session's loop and wait for its result (or its exception)."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("VenueSession.run() called from the session's own loop")
-        if self._closed:
-            raise RuntimeError("the venue session is closed")
-
-        async def wait() -> T:
-            return await awaitable
-
-        return asyncio.run_coroutine_threadsafe(wait(), self._loop).result(timeout)
+        return self.submit(awaitable).result(timeout)
 
     def submit(self, awaitable: Awaitable[T]) -> concurrent.futures.Future[T]:
         """Start `awaitable` on the session's loop; the caller goes on and asks `result()` later."""
@@ -197,12 +191,11 @@ class VenueSession:
     # -- balances (on the loop)
     async def recent_balance(self, venue: KeptVenue) -> dict[str, Decimal]:
         """Free balances for the risk gate: the account's standing reading, else a fresh read."""
-        if venue.paper:
-            return await venue.inner.fetch_balance()  # the paper book of record, in Redis: no cost
-        free = await balances.recent(loop_redis(), venue.exchange.value, venue.account, now_ms(),
-                                     balances.max_age_seconds() * 1000)
-        if free is not None:
-            return dict(free)
+        if not venue.paper:  # (paper balances are the book of record, in Redis: read at no cost)
+            free = await balances.recent(loop_redis(), venue.exchange.value, venue.account, now_ms(),
+                                         balances.max_age_seconds() * 1000)
+            if free is not None:
+                return dict(free)
         return await self.read_balance(venue)
 
     async def read_balance(self, venue: KeptVenue) -> dict[str, Decimal]:
@@ -356,6 +349,11 @@ def warm_up_in_background(then: Callable[[], None] | None = None) -> threading.T
 
 _shared: tuple[int, VenueSession] | None = None
 _shared_lock = threading.Lock()
+
+
+def session_for(factory: Callable[[Exchange], Venue]) -> VenueSession | None:
+    """The process's kept venues when `factory` is the production one; None for a test's own venues."""
+    return shared_session() if factory is venue_for else None
 
 
 def shared_session() -> VenueSession:

@@ -50,7 +50,7 @@ from arbsite.errors import (
     ValidationFailed,
 )
 from exchanges.order_books import OrderBook, now_ms
-from exchanges.sessions import shared_session
+from exchanges.sessions import session_for
 from exchanges.symbols import Exchange, Instrument, MarketType, split_symbol
 from exchanges.venues import (
     KeptVenues,
@@ -65,7 +65,6 @@ from exchanges.venues import (
     gather_list,
     venue_for,
 )
-from exchanges.venues import venue_for as exchanges_venue_for
 from trading import fees, spreads
 from trading.execution_models import (
     ACTIVE_STATES,
@@ -884,7 +883,7 @@ def execute(
     factory = venue_factory or venue_for
     # Production venues are kept open by the worker (connections, markets, balances); a test's own
     # factory gets a private loop and venues opened for this run alone.
-    runner = _Runner(execution, factory, policy, shared_session() if factory is exchanges_venue_for else None)
+    runner = _Runner(execution, factory, policy, session_for(factory))
     started = time.perf_counter()
     try:
         runner.drive()

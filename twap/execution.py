@@ -50,7 +50,7 @@ from arbsite.errors import (
     ValidationFailed,
 )
 from exchanges.order_books import OrderBook, now_ms
-from exchanges.sessions import shared_session
+from exchanges.sessions import session_for
 from exchanges.symbols import Exchange, Instrument, MarketType
 from exchanges.venues import (
     KeptVenues,
@@ -64,7 +64,6 @@ from exchanges.venues import (
     gather_list,
     venue_for,
 )
-from exchanges.venues import venue_for as exchanges_venue_for
 from trading import risk, spreads
 from twap import scheduler, slicing
 from twap.models import OrderState, Plan, PlanState, Slice, SliceOrder, SliceState
@@ -559,8 +558,7 @@ def execute_slice(slice_id: int, *, venue_factory: VenueFactory | None = None) -
         return Slice.objects.filter(pk=slice_id).first()
     factory = venue_factory or venue_for
     # Production venues are kept open by the worker; a test's own factory gets a private loop.
-    runner = _Runner(slice_, factory, Policy.from_settings(),
-                     shared_session() if factory is exchanges_venue_for else None)
+    runner = _Runner(slice_, factory, Policy.from_settings(), session_for(factory))
     try:
         runner.drive()
     except SliceInterrupted as exc:
