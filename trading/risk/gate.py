@@ -425,9 +425,8 @@ class GateReads:
     def preload(self) -> GateReads:
         """Read the database side now (kill switch, states, breakers, limits)."""
         self.limits(None)
-        if self.exchanges:
-            self.state(None, self.exchanges[0])
-        self.breaker("")
+        self._load_states()
+        self._load_breakers()
         return self
 
     def limits(self, pair_id: str | None) -> Limits:
@@ -436,21 +435,28 @@ class GateReads:
             self._limits.update(limits_for([None, pair_id, *self.pair_ids]))
         return self._limits[pair_id]
 
-    def state(self, pair_id: str | None, exchange: str) -> ScopeState:
+    def _load_states(self) -> dict[str, ScopeState]:
         if self._states is None:
             self._kill = _engaged_kill_switch()
             scopes = sorted({GLOBAL, *map(pair_scope, self.pair_ids), *map(exchange_scope, self.exchanges)})
             self._states = {} if self._kill is not None else scope_states(scopes)
-        if self._kill is not None:
-            return self._kill
-        return _most_restrictive([self._states[s] for s in _state_scopes(pair_id, exchange)])
+        return self._states
 
-    def breaker(self, scope: str) -> str | None:
+    def _load_breakers(self) -> dict[str, str]:
         if self._blocked is None:
             from trading.risk import breaker
 
             self._blocked = breaker.blocking([*map(exchange_scope, self.exchanges), *map(pair_scope, self.pair_ids)])
-        return self._blocked.get(scope)
+        return self._blocked
+
+    def state(self, pair_id: str | None, exchange: str) -> ScopeState:
+        states = self._load_states()
+        if self._kill is not None:
+            return self._kill
+        return _most_restrictive([states[s] for s in _state_scopes(pair_id, exchange)])
+
+    def breaker(self, scope: str) -> str | None:
+        return self._load_breakers().get(scope)
 
     def mids(self, symbol: str, max_age_ms: Decimal | None) -> dict[tuple[str, str], Decimal]:
         if (symbol, max_age_ms) not in self._mids:
@@ -467,11 +473,10 @@ def _breaker_scopes(intent: OrderIntent) -> list[str]:
     return [exchange_scope(intent.exchange)] + ([pair_scope(intent.pair_id)] if intent.pair_id else [])
 
 
-def _market_checks(intent: OrderIntent, limits: Limits, reads: GateReads | None = None) -> list[Rejection | None]:
+def _market_checks(intent: OrderIntent, limits: Limits, reads: GateReads) -> list[Rejection | None]:
     """Checks that read the market: books, slippage, spread, deviation, abnormal move."""
     from trading.risk import prices
 
-    reads = reads or GateReads.for_intents([intent])
     out: list[Rejection | None] = []
     max_age_ms = limits.max_book_age_seconds * 1000 if limits.max_book_age_seconds is not None else None
     book = _book_for(intent)
@@ -501,8 +506,7 @@ def checks_now_ms() -> int:
     return now_ms()
 
 
-def _state_checks(intent: OrderIntent, reads: GateReads | None = None) -> Rejection | None:
-    reads = reads or GateReads.for_intents([intent])
+def _state_checks(intent: OrderIntent, reads: GateReads) -> Rejection | None:
     state = reads.state(intent.pair_id, intent.exchange)
     rejection = checks.trading_state(state.state, reducing=intent.reducing, scope=state.scope, reason=state.reason)
     if rejection is not None:
@@ -662,11 +666,10 @@ def _locked_positions(intents: Sequence[OrderIntent]) -> dict[tuple[str, str], A
     return rows
 
 
-def _reserve(intents: Sequence[OrderIntent], reads: GateReads | None = None) -> None:
+def _reserve(intents: Sequence[OrderIntent], reads: GateReads) -> None:
     """Limits that count: checked with the rows locked, then reserved for the full quantity."""
     from trading.risk_models import RiskReservation
 
-    reads = reads or GateReads.for_intents(intents)
     day = utc_today()
     # A rerun of the same orders (same client ids) passed and reserved before: not again.
     done = _already_reserved(intents)
